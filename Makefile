@@ -1,0 +1,59 @@
+# Everything goes through the project's virtual environment in .venv/.
+#   make setup            create .venv and install the project with its dependencies
+#   make test             ruff + the test suite
+#   make data-info        counts per split and class          (DATA=path to FER2013)
+#   make run METHOD=name  train + evaluate one method          (SEED=, QUICK=1)
+#   make reference        both reference methods (majority class, stratified guess)
+#   make table            results/comparison.{md,csv,tex} + confusion figure
+# QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
+# results/quick/ so that quick numbers never mix with the committed full-data results.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATA   ?=
+SEED   ?= 0
+QUICK  ?=
+SUBSET ?= 100
+RESULTS ?= $(if $(QUICK),results/quick,results)
+
+DATA_ARG   = $(if $(DATA),--data $(DATA))
+SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
+FER        = $(PY) -m experiments
+
+.PHONY: setup test lint data-info methods run reference table clean-cache
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check .
+
+data-info: setup
+	$(FER) data info $(DATA_ARG)
+
+methods: setup
+	$(FER) methods
+
+run: setup
+	@test -n "$(METHOD)" || (echo "usage: make run METHOD=<name>; see 'make methods'" >&2; exit 2)
+	$(FER) run $(METHOD) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
+
+reference: setup
+	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
+	$(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
+
+table: setup
+	$(FER) table --results $(RESULTS)
+
+clean-cache:
+	rm -rf .cache

@@ -1,0 +1,59 @@
+"""Cost measurements: wall time, inference latency, peak memory, size on disk."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its finished children, in MB."""
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024**2  # KB on Linux, bytes on macOS
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale
+    return {"peak_rss_mb": round(own, 1), "peak_rss_children_mb": round(children, 1)}
+
+
+def inference_ms_per_image(
+    predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray, *,
+    batch: int = 256, repeats: int = 3, single_repeats: int = 20,
+) -> dict[str, float]:
+    """Median ms per image for one batch of ``batch`` images and for a single image.
+
+    One untimed call warms up caches and lazy initialisation first.
+    """
+    if len(images) == 0:
+        raise ValueError("no images to time inference on")
+    block = images[:batch]
+    predict(block)
+    batch_times = [_timed(predict, block) for _ in range(repeats)]
+    single = images[:1]
+    predict(single)
+    single_times = [_timed(predict, single) for _ in range(single_repeats)]
+    return {
+        "inference_batch_size": len(block),
+        "inference_ms_per_image_batch": 1000 * float(np.median(batch_times)) / len(block),
+        "inference_ms_single_image": 1000 * float(np.median(single_times)),
+    }
+
+
+def _timed(fn: Callable, arg) -> float:
+    start = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - start
+
+
+def size_on_disk(paths: list[Path]) -> int:
+    """Total bytes of the files (and folders) given."""
+    total = 0
+    for p in paths:
+        if p.is_dir():
+            total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        elif p.exists():
+            total += p.stat().st_size
+    return total

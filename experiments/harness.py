@@ -1,0 +1,156 @@
+"""Run one method under the protocol and write its results folder.
+
+Protocol: fit on Training (PublicTest available for selection), evaluate on PublicTest
+and PrivateTest, report PrivateTest. Everything goes to ``results/runs/<method>/<run-id>/``;
+the folder is built under a hidden name and renamed when complete, so a killed run
+leaves nothing that the table would read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import atomic
+from experiments.cost import inference_ms_per_image, peak_rss_mb, size_on_disk
+from experiments.data import CLASSES, PROJECT_ROOT, FerData
+from experiments.manifest import environment, utc_now
+from experiments.method import Method, make_method
+from experiments.metrics import classification_metrics, normalise_rows
+from experiments.plots import confusion_figure
+
+DEFAULT_RESULTS = PROJECT_ROOT / "results"
+
+
+@dataclass
+class RunConfig:
+    """How to run a method; recorded in the manifest."""
+
+    method: str
+    seed: int = 0
+    results_dir: Path = DEFAULT_RESULTS
+    dataset: str = "FER2013"
+    per_class: int | None = None
+    keep_model: bool = True
+    n_boot: int = 2000
+    extra: dict = field(default_factory=dict)
+
+
+def new_run_id(seed: int) -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
+
+
+def run_method(config: RunConfig, data: FerData, method: Method | None = None) -> Path:
+    """Train, evaluate and write one run; return its folder."""
+    started = utc_now()
+    method = method or make_method(config.method, config.seed)
+    train, val, test = (data.split(s) for s in ("Training", "PublicTest", "PrivateTest"))
+    _seed_everything(config.seed)
+    _log(f"[{config.method}] fitting on {len(train)} Training images "
+         f"({len(val)} PublicTest for selection)")
+    t0 = time.perf_counter()
+    method.fit(train, val)
+    train_seconds = time.perf_counter() - t0
+    _log(f"[{config.method}] fitted in {train_seconds:.1f} s; evaluating")
+
+    evaluations = {}
+    for name, split in (("PublicTest", val), ("PrivateTest", test)):
+        proba = np.asarray(method.predict_proba(split.images), dtype=np.float64)
+        evaluations[name] = (proba, classification_metrics(
+            split.labels, proba, n_boot=config.n_boot, seed=config.seed))
+    timing = inference_ms_per_image(method.predict_proba, test.images)
+
+    run_id = new_run_id(config.seed)
+    final = Path(config.results_dir) / "runs" / config.method / run_id
+    staging = final.parent / f".{run_id}.partial"
+    staging.mkdir(parents=True, exist_ok=False)
+    try:
+        model_files = method.save(staging / "model") if config.keep_model else []
+        cost = {
+            "train_seconds": train_seconds,
+            **timing,
+            **method.cost_details(),
+            **peak_rss_mb(),
+            "model_bytes": size_on_disk(model_files) if model_files else None,
+            "n_parameters": method.n_parameters(),
+        }
+        private_proba, private = evaluations["PrivateTest"]
+        metrics = {
+            "method": config.method,
+            "run_id": run_id,
+            "dataset": config.dataset,
+            "per_class_subset": config.per_class,
+            "branch": method.branch,
+            "features": method.features,
+            "classifier": method.classifier,
+            "seed": config.seed,
+            "splits": {name: m for name, (_, m) in evaluations.items()},
+            "cost": cost,
+        }
+        _write_predictions(staging / "predictions.csv", test, private_proba)
+        _write_confusion(staging, np.array(private["confusion"]), config.method)
+        atomic.write_json(staging / "metrics.json", metrics)
+        atomic.write_json(staging / "manifest.json", {
+            "command": list(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
+            "config": {**_plain(config), "method_config": method.config()},
+            "selection": method.selection(),
+            "seed": config.seed,
+            "data": {"source": data.source, "form": data.form, "checksum": data.checksum,
+                     "n_images": len(data), "per_class_subset": config.per_class},
+            "started": started,
+            "finished": utc_now(),
+            **environment(),
+        })
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    acc = private["accuracy"]
+    low, high = private["accuracy_ci95"]
+    _log(f"[{config.method}] PrivateTest accuracy {acc:.2%} (95% CI {low:.2%}-{high:.2%}), "
+         f"macro-F1 {private['macro_f1']:.3f} -> {final}")
+    return final
+
+
+def _write_predictions(path: Path, split: FerData, proba: np.ndarray) -> None:
+    frame = pd.DataFrame({
+        "id": split.ids,
+        "true": [CLASSES[i] for i in split.labels],
+        "pred": [CLASSES[i] for i in proba.argmax(axis=1)],
+    })
+    for i, name in enumerate(CLASSES):
+        frame[f"p_{name}"] = np.round(proba[:, i], 6)
+    atomic.atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
+
+
+def _write_confusion(folder: Path, confusion: np.ndarray, title: str) -> None:
+    for name, values, fmt in (("confusion.csv", confusion, "%d"),
+                              ("confusion_normalized.csv", normalise_rows(confusion), "%.4f")):
+        frame = pd.DataFrame(values, index=pd.Index(CLASSES, name="true"), columns=CLASSES)
+        atomic.atomic_write(folder / name, lambda fh, f=frame, p=fmt: f.to_csv(fh, float_format=p))
+    confusion_figure(folder / "confusion.png", confusion, f"{title} - PrivateTest")
+
+
+def _plain(config: RunConfig) -> dict:
+    out = dict(vars(config))
+    out["results_dir"] = str(config.results_dir)
+    return out
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,128 @@
+"""The one interface every method implements, classical or CNN, and the method registry.
+
+A method sees raw FER2013 images ``(N, 48, 48) uint8``: feature extraction, scaling and
+the like live inside it, so the harness never special-cases a branch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from experiments.data import CLASSES, FerData
+
+
+class Method(ABC):
+    """Fit on Training (PublicTest available for selection only), predict probabilities."""
+
+    #: "reference", "classical" or "cnn"
+    branch: str = "reference"
+    #: what the classifier sees, e.g. "pixels", "landmarks+HOG"
+    features: str = "-"
+    #: classifier or architecture, e.g. "RBF SVM", "mini-Xception"
+    classifier: str = "-"
+
+    @abstractmethod
+    def fit(self, train: FerData, val: FerData) -> Method:
+        """Fit on ``train``; ``val`` (PublicTest) may only be used to choose settings."""
+
+    @abstractmethod
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """``(N, 7)`` class probabilities for ``(N, 48, 48) uint8`` images."""
+
+    def config(self) -> dict:
+        """The settings that define this method (recorded in the manifest)."""
+        return {}
+
+    def save(self, directory: Path) -> list[Path]:
+        """Write the fitted model under ``directory``; return the files written."""
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "model.joblib"
+        joblib.dump(self, path)
+        return [path]
+
+    def n_parameters(self) -> int | None:
+        """Learned parameters, where the notion is meaningful (None otherwise)."""
+        return None
+
+    def cost_details(self) -> dict:
+        """Extra cost figures, e.g. ``feature_ms_per_image``, filled in during ``fit``."""
+        return {}
+
+    def selection(self) -> dict:
+        """What was chosen on PublicTest (hyperparameters, epoch), for the manifest."""
+        return {}
+
+
+class SklearnMethod(Method):
+    """A scikit-learn estimator or Pipeline over the flattened images."""
+
+    def __init__(self, estimator, *, branch: str, features: str, classifier: str):
+        self.estimator = estimator
+        self.branch, self.features, self.classifier = branch, features, classifier
+
+    def fit(self, train: FerData, val: FerData) -> SklearnMethod:
+        self.estimator.fit(_flat(train.images), train.labels)
+        return self
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        proba = self.estimator.predict_proba(_flat(images))
+        out = np.zeros((len(images), len(CLASSES)))
+        out[:, self.estimator.classes_] = proba  # classes absent from training get 0
+        return out
+
+    def config(self) -> dict:
+        return {"estimator": repr(self.estimator)}
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1)
+
+
+# ----------------------------------------------------------------------------- registry
+
+MethodFactory = Callable[[int], Method]
+_REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
+#: modules whose import registers methods; a branch that is not installed yet is skipped
+_PROVIDERS = ("experiments.reference", "baselines.methods", "cnn.methods")
+
+
+def register(name: str, description: str) -> Callable[[MethodFactory], MethodFactory]:
+    """Decorator: make ``factory(seed) -> Method`` available under ``name``."""
+
+    def decorate(factory: MethodFactory) -> MethodFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"method {name!r} registered twice")
+        _REGISTRY[name] = (factory, description)
+        return factory
+
+    return decorate
+
+
+def _load_providers() -> None:
+    for module in _PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+
+
+def available_methods() -> dict[str, str]:
+    """Registered method names and their one-line descriptions."""
+    _load_providers()
+    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
+
+
+def make_method(name: str, seed: int = 0) -> Method:
+    """A fresh, unfitted method by name."""
+    _load_providers()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise KeyError(f"unknown method {name!r}; known methods: {known}")
+    return _REGISTRY[name][0](seed)

@@ -1,0 +1,71 @@
+"""Classification metrics for one split: accuracy with a bootstrap interval, F1, confusion."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+from experiments.data import CLASSES
+
+
+def bootstrap_accuracy_ci(
+    y_true: np.ndarray, y_pred: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the accuracy (resampling images with replacement)."""
+    correct = (np.asarray(y_true) == np.asarray(y_pred)).astype(np.float64)
+    n = len(correct)
+    if n == 0:
+        raise ValueError("cannot compute an accuracy interval on zero images")
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        stats[start:stop] = correct[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def classification_metrics(
+    y_true: np.ndarray, proba: np.ndarray, *, n_boot: int = 2000, seed: int = 0,
+) -> dict:
+    """Accuracy (+95% CI), macro-F1, per-class precision/recall/F1 and confusion counts.
+
+    ``proba`` is ``(N, 7)``; the predicted label is its arg-max.
+    """
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba)
+    if proba.ndim != 2 or proba.shape != (len(y_true), len(CLASSES)):
+        raise ValueError(f"probabilities must be ({len(y_true)}, {len(CLASSES)}), got {proba.shape}")
+    if not np.all(np.isfinite(proba)):
+        raise ValueError("probabilities contain NaN or infinity")
+    y_pred = proba.argmax(axis=1)
+    labels = list(range(len(CLASSES)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    low, high = bootstrap_accuracy_ci(y_true, y_pred, n_boot=n_boot, seed=seed)
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(np.mean(y_true == y_pred)),
+        "accuracy_ci95": [low, high],
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]), "recall": float(recall[i]),
+                "f1": float(f1[i]), "support": int(support[i]),
+            }
+            for i, name in enumerate(CLASSES)
+        },
+        "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def normalise_rows(confusion: np.ndarray) -> np.ndarray:
+    """Row-normalised confusion (each true class sums to 1; empty rows stay 0)."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    totals = confusion.sum(axis=1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)

@@ -1,0 +1,237 @@
+"""Gather every finished run into the comparison table (Markdown, CSV, LaTeX) and figure."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import atomic
+from experiments.data import CLASSES
+from experiments.plots import confusion_grid
+
+BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2}
+RECALL_ABBREV = {c: c[:3].capitalize() for c in CLASSES}
+
+
+def collect_runs(results_dir: str | Path) -> list[dict]:
+    """The ``metrics.json`` of every complete run (hidden, partial folders are skipped)."""
+    runs = []
+    for metrics_file in sorted(Path(results_dir).glob("runs/*/*/metrics.json")):
+        folder = metrics_file.parent
+        if folder.name.startswith(".") or not (folder / "manifest.json").exists():
+            continue
+        with open(metrics_file, encoding="utf-8") as fh:
+            run = json.load(fh)
+        run["path"] = str(folder)
+        runs.append(run)
+    return runs
+
+
+def latest_runs(runs: list[dict]) -> list[dict]:
+    """One run per (method, dataset): the most recent."""
+    latest: dict[tuple, dict] = {}
+    for run in sorted(runs, key=lambda r: r["run_id"]):
+        latest[(run["method"], run.get("dataset", "FER2013"))] = run
+    return list(latest.values())
+
+
+def comparison_frame(runs: list[dict]) -> pd.DataFrame:
+    """One row per method with accuracy, interval, macro-F1, per-class recall and cost."""
+    rows = []
+    for run in runs:
+        private = run["splits"]["PrivateTest"]
+        cost = run["cost"]
+        low, high = private["accuracy_ci95"]
+        row = {
+            "method": run["method"],
+            "dataset": run.get("dataset", "FER2013"),
+            "branch": run["branch"],
+            "features": run["features"],
+            "classifier": run["classifier"],
+            "accuracy": private["accuracy"],
+            "ci_low": low,
+            "ci_high": high,
+            "public_accuracy": run["splits"]["PublicTest"]["accuracy"],
+            "macro_f1": private["macro_f1"],
+        }
+        for name in CLASSES:
+            row[f"recall_{name}"] = private["per_class"][name]["recall"]
+        row.update({
+            "train_seconds": cost["train_seconds"],
+            "feature_ms_per_image": cost.get("feature_ms_per_image"),
+            "ms_per_image_batch": cost["inference_ms_per_image_batch"],
+            "ms_single_image": cost["inference_ms_single_image"],
+            "n_parameters": cost.get("n_parameters"),
+            "flops": cost.get("flops"),
+            "model_bytes": cost.get("model_bytes"),
+            "peak_rss_mb": cost.get("peak_rss_mb"),
+            "n_test": private["n"],
+            "run": run["path"],
+        })
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame["_order"] = frame["branch"].map(BRANCH_ORDER).fillna(9)
+    frame = frame.sort_values(["dataset", "_order", "accuracy"], ascending=[True, True, False])
+    return frame.drop(columns="_order").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _num(x, fmt: str = "{:.2f}") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return fmt.format(x)
+
+
+def _count(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    x = float(x)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.2f}{unit}"
+    return f"{x:.0f}"
+
+
+def _bytes(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    x = float(x)
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if x >= scale:
+            return f"{x / scale:.1f} {unit}"
+    return f"{x:.0f} B"
+
+
+def _seconds(x: float) -> str:
+    if x >= 3600:
+        return f"{x / 3600:.1f} h"
+    if x >= 60:
+        return f"{x / 60:.1f} min"
+    return f"{x:.1f} s"
+
+
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The human-readable columns shared by the Markdown and LaTeX tables."""
+    out = pd.DataFrame({
+        "Method": frame["method"],
+        "Branch": frame["branch"],
+        "Features": frame["features"],
+        "Classifier / architecture": frame["classifier"],
+        "Acc. % [95% CI]": [
+            f"{_pct(a)} [{_pct(lo)}, {_pct(hi)}]"
+            for a, lo, hi in zip(frame["accuracy"], frame["ci_low"], frame["ci_high"])
+        ],
+        "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
+    })
+    for name in CLASSES:
+        out[f"R-{RECALL_ABBREV[name]}"] = [_pct(x) for x in frame[f"recall_{name}"]]
+    out["Train"] = [_seconds(x) for x in frame["train_seconds"]]
+    out["ms/img (256)"] = [_num(x, "{:.3f}") for x in frame["ms_per_image_batch"]]
+    out["ms/img (1)"] = [_num(x, "{:.2f}") for x in frame["ms_single_image"]]
+    out["Params"] = [_count(x) for x in frame["n_parameters"]]
+    out["Size"] = [_bytes(x) for x in frame["model_bytes"]]
+    return out
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    shown = display_frame(frame)
+    header = "| " + " | ".join(shown.columns) + " |"
+    align = "|" + "|".join("---:" if i >= 4 else "---" for i in range(len(shown.columns))) + "|"
+    lines = [header, align]
+    for _, row in shown.iterrows():
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+    recall_key = ", ".join(f"R-{RECALL_ABBREV[c]} = recall of {c}" for c in CLASSES)
+    datasets = sorted(set(frame["dataset"]))
+    return "\n".join([
+        "# Comparison on FER2013 PrivateTest" if datasets == ["FER2013"] else "# Comparison",
+        "",
+        "Generated by `make table` from the runs in `results/runs/` (latest run per method). "
+        "Fit on Training, chosen on PublicTest, reported on PrivateTest "
+        f"(n = {int(frame['n_test'].iloc[0])} for FER2013). Accuracy interval: 95% bootstrap. "
+        f"{recall_key}. ms/img: inference per image in a batch of 256 and for a single image.",
+        "",
+        *lines,
+        "",
+    ])
+
+
+_TEX_ESCAPE = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
+
+
+def to_latex(frame: pd.DataFrame) -> str:
+    shown = display_frame(frame).drop(columns=["Branch"])
+    shown["Acc. % [95% CI]"] = [s.replace("[", "{\\scriptsize[").replace("]", "]}")
+                                for s in shown["Acc. % [95% CI]"]]
+    columns = [c.translate(_TEX_ESCAPE) for c in shown.columns]
+    spec = "lll" + "r" * (len(columns) - 3)
+    lines = [
+        "% Generated by `make table`; needs \\usepackage{booktabs,graphicx}.",
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\caption{FER2013 PrivateTest: accuracy (95\\% bootstrap interval), macro-F1, "
+        "per-class recall (\\%) and cost of every method.}",
+        "\\label{tab:fer-comparison}",
+        "\\resizebox{\\textwidth}{!}{%",
+        f"\\begin{{tabular}}{{{spec}}}",
+        "\\toprule",
+        " & ".join(columns) + " \\\\",
+        "\\midrule",
+    ]
+    previous_branch = None
+    for (_, row), branch in zip(shown.iterrows(), frame["branch"]):
+        if previous_branch is not None and branch != previous_branch:
+            lines.append("\\midrule")
+        previous_branch = branch
+        cells = [str(v) if "scriptsize" in str(v) else str(v).translate(_TEX_ESCAPE)
+                 for v in row]
+        lines.append(" & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+def write_table(results_dir: str | Path) -> list[Path]:
+    """Write ``comparison.{md,csv,tex}`` and ``confusion_matrices.png``; return the paths."""
+    results_dir = Path(results_dir)
+    runs = latest_runs(collect_runs(results_dir))
+    if not runs:
+        raise FileNotFoundError(
+            f"no finished runs under {results_dir}/runs/; run a method first "
+            "(e.g. `python -m experiments run majority`)"
+        )
+    frame = comparison_frame(runs)
+    paths = [results_dir / f"comparison.{ext}" for ext in ("md", "csv", "tex")]
+    atomic.write_text(paths[0], to_markdown(frame))
+    csv_frame = frame.assign(run=[str(Path(p).relative_to(results_dir)) if _inside(p, results_dir)
+                                  else p for p in frame["run"]])
+    atomic.atomic_write(paths[1], lambda fh: csv_frame.to_csv(fh, index=False, float_format="%.6g"))
+    atomic.write_text(paths[2], to_latex(frame))
+    figure = results_dir / "confusion_matrices.png"
+    items = [
+        (f"{r.method} ({_pct(r.accuracy)}%)" if r.dataset == "FER2013"
+         else f"{r.method} on {r.dataset} ({_pct(r.accuracy)}%)",
+         np.array(next(run for run in runs if run["path"] == r.run)
+                  ["splits"]["PrivateTest"]["confusion"]))
+        for r in frame.itertuples()
+    ]
+    confusion_grid(figure, items)
+    return [*paths, figure]
+
+
+def _inside(path: str, root: Path) -> bool:
+    try:
+        Path(path).resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
