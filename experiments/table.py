@@ -138,8 +138,8 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for name in CLASSES:
         out[f"R-{RECALL_ABBREV[name]}"] = [_pct(x) for x in frame[f"recall_{name}"]]
     out["Train"] = [_seconds(x) for x in frame["train_seconds"]]
-    out["ms/img (256)"] = [_num(x, "{:.3f}") for x in frame["ms_per_image_batch"]]
-    out["ms/img (1)"] = [_num(x, "{:.2f}") for x in frame["ms_single_image"]]
+    out["ms/img (256)"] = [_num(x, "{:.3g}") for x in frame["ms_per_image_batch"]]
+    out["ms/img (1)"] = [_num(x, "{:.3g}") for x in frame["ms_single_image"]]
     out["Params"] = [_count(x) for x in frame["n_parameters"]]
     out["Size"] = [_bytes(x) for x in frame["model_bytes"]]
     return out
