@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     info = data_sub.add_parser("info", help="source, checksum and image counts per split and class")
     _add_data_options(info)
 
-    sub.add_parser("methods", help="list the methods that `run` accepts")
+    methods = sub.add_parser("methods", help="list the methods that `run` accepts")
+    methods.add_argument("--branch", choices=["reference", "classical", "cnn"], default=None,
+                         help="only this branch's methods")
+    methods.add_argument("--names", action="store_true", help="names only, one per line")
 
     run = sub.add_parser("run", help="train one method, evaluate it, write results/runs/METHOD/…")
     run.add_argument("method", metavar="METHOD", help="a name from `python -m experiments methods`")
@@ -55,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="results folder (default: results/ in the project)")
     run.add_argument("--no-model", action="store_true",
                      help="do not keep the fitted model in the run folder")
+    run.add_argument("--skip-done", action="store_true",
+                     help="do nothing if a finished run with the same method, seed, data and subset exists")
     _add_data_options(run)
 
     table = sub.add_parser("table", help="gather all runs into results/comparison.{md,csv,tex}")
@@ -85,11 +90,11 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "methods":
         from experiments.method import available_methods
 
-        for name, description in available_methods().items():
-            print(f"{name:24s} {description}")
+        for name, description in available_methods(args.branch).items():
+            print(name if args.names else f"{name:32s} {description}")
         return 0
     if args.command == "run":
-        from experiments.harness import DEFAULT_RESULTS, RunConfig, run_method
+        from experiments.harness import DEFAULT_RESULTS, RunConfig, find_done, run_method
         from experiments.method import make_method
 
         method = make_method(args.method, args.seed)  # fail fast on an unknown name
@@ -97,6 +102,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = RunConfig(method=args.method, seed=args.seed,
                            results_dir=args.results or DEFAULT_RESULTS,
                            per_class=args.subset, keep_model=not args.no_model)
+        done = find_done(config, data.checksum) if args.skip_done else None
+        if done is not None:
+            print(f"{args.method}: already done in {done}; skipping", file=sys.stderr)
+            return 0
         print(run_method(config, data, method))
         return 0
     if args.command == "table":

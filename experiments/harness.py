@@ -8,6 +8,7 @@ leaves nothing that the table would read.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -44,6 +45,19 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
 
+def find_done(config: RunConfig, checksum: str) -> Path | None:
+    """A finished run of the same method, seed, data and subset, if there is one."""
+    for manifest_file in sorted((Path(config.results_dir) / "runs" / config.method).glob("*/manifest.json")):
+        if manifest_file.parent.name.startswith("."):
+            continue
+        manifest = json.loads(manifest_file.read_text())
+        data = manifest.get("data", {})
+        if (manifest.get("seed") == config.seed and data.get("checksum") == checksum
+                and data.get("per_class_subset") == config.per_class):
+            return manifest_file.parent
+    return None
+
+
 def new_run_id(seed: int) -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
 
@@ -67,6 +81,8 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
         evaluations[name] = (proba, classification_metrics(
             split.labels, proba, n_boot=config.n_boot, seed=config.seed))
     timing = inference_ms_per_image(method.predict_proba, test.images)
+    split_stats = {name: method.describe_split(name, split)
+                   for name, split in (("Training", train), ("PublicTest", val), ("PrivateTest", test))}
 
     run_id = new_run_id(config.seed)
     final = Path(config.results_dir) / "runs" / config.method / run_id
@@ -96,12 +112,15 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "cost": cost,
         }
         _write_predictions(staging / "predictions.csv", test, private_proba)
+        for name, source in method.artifacts().items():
+            shutil.copyfile(source, staging / name)
         _write_confusion(staging, np.array(private["confusion"]), config.method)
         atomic.write_json(staging / "metrics.json", metrics)
         atomic.write_json(staging / "manifest.json", {
             "command": list(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
             "config": {**_plain(config), "method_config": method.config()},
             "selection": method.selection(),
+            "split_stats": split_stats,
             "seed": config.seed,
             "data": {"source": data.source, "form": data.form, "checksum": data.checksum,
                      "n_images": len(data), "per_class_subset": config.per_class},

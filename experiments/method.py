@@ -58,6 +58,14 @@ class Method(ABC):
         """What was chosen on PublicTest (hyperparameters, epoch), for the manifest."""
         return {}
 
+    def describe_split(self, name: str, split: FerData) -> dict:
+        """Facts about how the method saw one split (e.g. landmark fallbacks), for the manifest."""
+        return {}
+
+    def artifacts(self) -> dict[str, Path]:
+        """Files made during ``fit`` (e.g. learning curves) to copy into the run folder."""
+        return {}
+
 
 class SklearnMethod(Method):
     """A scikit-learn estimator or Pipeline over the flattened images."""
@@ -113,10 +121,17 @@ def _load_providers() -> None:
                 raise
 
 
-def available_methods() -> dict[str, str]:
-    """Registered method names and their one-line descriptions."""
+def available_methods(branch: str | None = None) -> dict[str, str]:
+    """Registered method names and their one-line descriptions (optionally of one branch)."""
     _load_providers()
-    return {name: desc for name, (_, desc) in sorted(_REGISTRY.items())}
+    return {name: desc for name, (factory, desc) in sorted(_REGISTRY.items())
+            if branch is None or branch_of(factory) == branch}
+
+
+def branch_of(factory: MethodFactory) -> str:
+    """The branch a factory belongs to, from the package that registered it."""
+    package = factory.__module__.split(".")[0]
+    return {"baselines": "classical", "cnn": "cnn"}.get(package, "reference")
 
 
 def make_method(name: str, seed: int = 0) -> Method:

@@ -1,0 +1,215 @@
+"""Classical methods: landmark / HOG / Gabor features -> scaling, PCA -> a classifier.
+
+Every combination of ``config.toml``'s feature sets and classifiers is registered with the
+harness as ``<features>-<classifier>``. Hyperparameters come from a small grid scored on
+PublicTest; the reported model is fit on Training only.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.model_selection import ParameterGrid
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from baselines.classifiers import CLASSIFIER_NAMES, make_classifier
+from baselines.selection import choose_hog, choose_landmark_box
+from experiments.data import FerData
+from experiments.method import Method, register
+from features.gabor import GaborFeatures
+from features.hog import HogFeatures
+from features.landmarks import LandmarkGeometry
+
+CONFIG_PATH = Path(__file__).with_name("config.toml")
+FEATURE_NAMES = {"landmarks": "landmarks", "hog": "HOG", "gabor": "Gabor"}
+
+
+def load_config(path: Path = CONFIG_PATH) -> dict:
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+class ClassicalMethod(Method):
+    """Features of ``feature_set`` (e.g. ``"landmarks+hog"``) -> standardise -> PCA -> classifier."""
+
+    branch = "classical"
+
+    def __init__(self, feature_set: str, classifier: str, config: dict, seed: int = 0):
+        families = feature_set.split("+")
+        unknown = [f for f in families if f not in FEATURE_NAMES]
+        if unknown or classifier not in config["classifiers"]:
+            raise KeyError(f"unknown feature family {unknown} or classifier {classifier!r}")
+        self.feature_set, self.families = feature_set, families
+        self.classifier_key, self.seed = classifier, seed
+        self.settings = config["classifiers"][classifier]
+        self.config_ = config
+        self.features = "+".join(FEATURE_NAMES[f] for f in families)
+        self.classifier = CLASSIFIER_NAMES[classifier]
+        self.choices_: dict = {}
+        self.scores_: list[dict] = []
+
+    # ------------------------------------------------------------------ features
+
+    def _extractors(self, train: FerData, val: FerData) -> list[tuple[str, object]]:
+        cfg, out = self.config_, []
+        for family in self.families:
+            if family == "landmarks":
+                lm = cfg["landmarks"]
+                choice = choose_landmark_box(train, val, tuple(lm["boxes"]), lm["upscale"], self.seed)
+                self.choices_["landmark_box"] = choice
+                out.append((family, LandmarkGeometry(box=choice["box"], upscale=lm["upscale"],
+                                                     margin=lm["margin"])))
+            elif family == "hog":
+                h = cfg["hog"]
+                small = train.subset(h["subsample_per_class"], seed=self.seed)
+                choice = choose_hog(small, val, h["orientations"], h["pixels_per_cell"],
+                                    h["cells_per_block"], self.seed)
+                self.choices_["hog"] = choice
+                out.append((family, HogFeatures(choice["orientations"], choice["pixels_per_cell"],
+                                                choice["cells_per_block"])))
+            else:
+                g = cfg["gabor"]
+                out.append((family, GaborFeatures(tuple(g["frequencies"]), g["n_orientations"],
+                                                  g["grid"])))
+        return out
+
+    # ------------------------------------------------------------------ fit / predict
+
+    def fit(self, train: FerData, val: FerData) -> ClassicalMethod:
+        self.union_ = FeatureUnion(self._extractors(train, val))
+        start = time.perf_counter()
+        x_train = self.union_.transform(train.images)
+        x_val = self.union_.transform(val.images)
+        self.extract_seconds_ = time.perf_counter() - start
+        self.n_features_ = x_train.shape[1]
+        pca = int(self.settings.get("pca", 0))
+        steps = [("scale", StandardScaler())]
+        if pca and pca < x_train.shape[1]:
+            pca = min(pca, len(x_train) - 1)  # small (quick, test) runs have few samples
+            steps.append(("pca", PCA(pca, svd_solver="randomized", random_state=self.seed)))
+        prep = Pipeline(steps)
+        t_train = prep.fit_transform(x_train).astype(np.float32)
+        t_val = prep.transform(x_val).astype(np.float32)
+
+        per_class = self.settings.get("select_per_class")
+        rows = _stratified_rows(train.labels, per_class, self.seed) if per_class else None
+        fixed = dict(self.settings.get("fixed", {}))
+        best, best_score = None, -1.0
+        for params in ParameterGrid(self.settings.get("grid", {})):
+            clf = self._fit_one({**fixed, **params}, t_train, train.labels, t_val, val.labels, rows)
+            score = float(np.mean(clf.predict_proba(t_val).argmax(1) == val.labels))
+            self.scores_.append({"params": params, "publictest_accuracy": score,
+                                 "fit_on": "subsample" if rows is not None else "Training"})
+            _log(f"  {self.feature_set}-{self.classifier_key} {params}: PublicTest {score:.4f}")
+            if score > best_score:
+                best, best_score, best_clf = params, score, clf
+        if rows is not None:  # refit the winner on all of Training
+            best_clf = self._fit_one({**fixed, **best}, t_train, train.labels, t_val, val.labels, None)
+        self.best_params_ = best
+        self.model_ = Pipeline([("features", self.union_), ("prep", prep), ("clf", best_clf)])
+        return self
+
+    def _fit_one(self, params, x, y, x_val, y_val, rows):
+        if rows is not None:
+            x, y = x[rows], y[rows]
+        clf = make_classifier(self.classifier_key, params, self.seed)
+        if self.classifier_key == "xgboost":  # number of rounds: early stopping on PublicTest
+            clf.fit(x, y, eval_set=[(x_val, y_val)], verbose=False)
+        else:
+            clf.fit(x, y)
+        return clf
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(images)
+
+    # ------------------------------------------------------------------ reporting
+
+    def config(self) -> dict:
+        return {"feature_set": self.feature_set, "classifier": self.classifier_key,
+                "settings": self.settings, "features": {f: self.config_.get(f) for f in self.families}}
+
+    def selection(self) -> dict:
+        extra = {}
+        clf = self.model_.named_steps["clf"]
+        if self.classifier_key == "xgboost":
+            extra["best_iteration"] = int(clf.best_iteration)
+        return {**self.choices_, "classifier_grid": self.scores_, "chosen": self.best_params_, **extra}
+
+    def cost_details(self) -> dict:
+        per_image = sum(t.seconds_per_image_ or 0.0 for _, t in self.union_.transformer_list)
+        return {"feature_ms_per_image": 1000 * per_image,
+                "feature_dims": int(self.n_features_)}
+
+    def n_parameters(self) -> int | None:
+        return _count_parameters(self.model_.named_steps["clf"], self.model_.named_steps["prep"])
+
+    def describe_split(self, name: str, split: FerData) -> dict:
+        """Landmark fallbacks and the detector's hit rate on this split (for the manifest)."""
+        if "landmarks" not in self.families:
+            return {}
+        lm = self.config_["landmarks"]
+        used = dict(self.union_.transformer_list)["landmarks"]
+        used.transform(split.images)
+        fallback = int(np.sum(used.stats_["fallback"]))
+        detector = LandmarkGeometry(box="detector", upscale=lm["upscale"], margin=lm["margin"])
+        detector.transform(split.images)
+        hits = np.asarray(detector.stats_["detector_hit"])
+        return {"landmark_box": used.box, "landmark_fallbacks": fallback,
+                "detector_hit_rate": float(hits.mean()), "n": len(split)}
+
+
+def _stratified_rows(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    rows = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(rows))
+
+
+def _count_parameters(clf, prep) -> int | None:
+    """Learned numbers of the fitted model (scaler + PCA + classifier), where countable."""
+    total = 0
+    for step in prep.named_steps.values():
+        for attr in ("mean_", "scale_", "components_"):
+            if hasattr(step, attr) and getattr(step, attr) is not None:
+                total += np.size(getattr(step, attr))
+    inner = getattr(clf, "estimator_", clf)
+    if hasattr(inner, "support_vectors_"):
+        total += inner.support_vectors_.size + inner.dual_coef_.size + inner.intercept_.size
+    elif hasattr(inner, "coef_") and hasattr(inner, "intercept_"):
+        total += inner.coef_.size + inner.intercept_.size
+    elif hasattr(inner, "coefs_"):
+        total += sum(w.size for w in inner.coefs_) + sum(b.size for b in inner.intercepts_)
+    elif hasattr(inner, "tree_"):
+        total += inner.tree_.node_count
+    elif hasattr(inner, "get_booster"):
+        frame = inner.get_booster().trees_to_dataframe()
+        total += len(frame)
+    else:
+        return None
+    return int(total)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _register_all() -> None:
+    config = load_config()
+    for feature_set in config["feature_sets"]:
+        for classifier in config["classifiers"]:
+            name = f"{feature_set}-{classifier}"
+            label = "+".join(FEATURE_NAMES[f] for f in feature_set.split("+"))
+            description = f"{label} features, {CLASSIFIER_NAMES[classifier]}"
+
+            def factory(seed: int, fs=feature_set, clf=classifier, cfg=config) -> ClassicalMethod:
+                return ClassicalMethod(fs, clf, cfg, seed)
+
+            register(name, description)(factory)
+
+
+_register_all()
