@@ -1,8 +1,9 @@
 """The classifiers of the classical branch, each a scikit-learn estimator with ``predict_proba``.
 
 SVMs have no native probabilities: ``SoftmaxScores`` turns their one-vs-rest decision values
-into a probability-shaped vector with a softmax (monotone, so the arg-max is the SVM's own
-prediction; the values are scores, not calibrated probabilities). This avoids the five extra
+into a probability-shaped vector with a softmax (monotone: the arg-max is the class with the
+highest one-vs-rest score, which is the SVM's one-vs-one vote with ties broken by confidence;
+the values are scores, not calibrated probabilities). This avoids the five extra
 fits that ``SVC(probability=True)`` would cost.
 """
 

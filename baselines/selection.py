@@ -35,7 +35,8 @@ def _memoised(kind: str, train: FerData, val: FerData, grid: dict, compute):
     key = json.dumps({"train": images_checksum(train.images), "val": images_checksum(val.images),
                       "labels": hashlib.blake2b(train.labels.tobytes()).hexdigest(), **grid},
                      sort_keys=True)
-    path = default_cache_dir() / "selection" / f"{kind}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}.json"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    path = default_cache_dir() / "selection" / f"{kind}-{digest}.json"
     if path.exists():
         return json.loads(path.read_text())
     result = compute()

@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,7 @@ def find_done(config: RunConfig, checksum: str) -> Path | None:
 
 
 def new_run_id(seed: int) -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
 
 
 def run_method(config: RunConfig, data: FerData, method: Method | None = None) -> Path:

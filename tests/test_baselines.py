@@ -1,0 +1,75 @@
+"""The classical methods through the shared harness, on synthetic data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from baselines.classifiers import SoftmaxScores, make_classifier
+from baselines.methods import ClassicalMethod, load_config
+from experiments.data import load_fer2013
+from experiments.harness import RunConfig, run_method
+from experiments.method import available_methods
+from experiments.table import write_table
+
+
+def test_every_feature_set_and_classifier_is_registered():
+    config = load_config()
+    names = set(available_methods("classical"))
+    assert len(names) == len(config["feature_sets"]) * len(config["classifiers"]) == 30
+    assert {"landmarks-tree", "landmarks+hog+gabor-rbf_svm", "hog-xgboost"} <= names
+
+
+def test_softmax_scores_agree_with_the_svm():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(140, 5))
+    y = np.repeat(np.arange(7), 20)
+    x[:, 0] += y
+    model = make_classifier("rbf_svm", {"C": 1.0}, seed=0).fit(x, y)
+    assert isinstance(model, SoftmaxScores)
+    proba = model.predict_proba(x)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.predict(x))
+    # SVC's one-vs-one vote and its one-vs-rest scores differ only where votes tie
+    assert np.mean(proba.argmax(axis=1) == model.estimator_.predict(x)) > 0.9
+
+
+def test_unknown_classifier():
+    with pytest.raises(KeyError, match="unknown classifier"):
+        make_classifier("knn", {}, 0)
+
+
+@pytest.fixture
+def small_config():
+    """The real configuration with grids cut down so that a test run takes seconds."""
+    config = load_config()
+    config["hog"].update(orientations=[8], pixels_per_cell=[8, 12], subsample_per_class=5)
+    config["classifiers"]["tree"]["grid"] = {"max_depth": [3, 5]}
+    config["classifiers"]["xgboost"]["fixed"].update(n_estimators=20)
+    return config
+
+
+@pytest.mark.parametrize("classifier", ["tree", "xgboost", "linear_svm"])
+def test_end_to_end_through_the_harness(tmp_path, csv_file, small_config, classifier):
+    data = load_fer2013(csv_file)
+    method = ClassicalMethod("landmarks+hog+gabor", classifier, small_config, seed=0)
+    folder = run_method(RunConfig(f"landmarks+hog+gabor-{classifier}", results_dir=tmp_path,
+                                  n_boot=50), data, method)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["branch"] == "classical" and metrics["features"] == "landmarks+HOG+Gabor"
+    assert metrics["cost"]["feature_ms_per_image"] > 0 and metrics["cost"]["n_parameters"] > 0
+    manifest = json.loads((folder / "manifest.json").read_text())
+    selection = manifest["selection"]
+    assert selection["landmark_box"]["box"] in {"image", "detector"}
+    assert set(selection["hog"]["publictest_accuracy"]) == {
+        "orientations=8,pixels_per_cell=8", "orientations=8,pixels_per_cell=12"}
+    assert len(selection["classifier_grid"]) >= 1
+    for split in ("Training", "PublicTest", "PrivateTest"):
+        stats = manifest["split_stats"][split]
+        assert 0 <= stats["detector_hit_rate"] <= 1 and stats["landmark_fallbacks"] >= 0
+    proba = method.predict_proba(data.split("PrivateTest").images)
+    assert proba.shape == (17, 7) and np.all(np.isfinite(proba))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    assert write_table(tmp_path)[0].read_text().count(f"-{classifier} |") == 1
