@@ -35,6 +35,11 @@ class GaborFeatures(ImageFeatures):
         self.cache = cache
         self.progress = progress
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_spectra", None)  # recomputed on demand; keeps saved models and workers small
+        return state
+
     def kernels(self) -> list[np.ndarray]:
         return [
             gabor_kernel(f, theta=np.pi * k / self.n_orientations)
@@ -42,6 +47,11 @@ class GaborFeatures(ImageFeatures):
         ]
 
     def _kernel_spectra(self, size: int) -> np.ndarray:
+        """Fourier transforms of the kernels at the padded image size (kept after first use)."""
+        key = (size, tuple(self.frequencies), self.n_orientations)
+        cached = getattr(self, "_spectra", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         spectra = np.empty((len(self.frequencies) * self.n_orientations, size, size), np.complex64)
         for i, kernel in enumerate(self.kernels()):
             kh, kw = kernel.shape
@@ -53,6 +63,7 @@ class GaborFeatures(ImageFeatures):
             placed[:kh, :kw] = kernel
             placed = np.roll(placed, (-(kh // 2), -(kw // 2)), axis=(0, 1))  # centre at (0, 0)
             spectra[i] = fft.fft2(placed)
+        self._spectra = (key, spectra)
         return spectra
 
     def _extract(self, images: np.ndarray):

@@ -48,3 +48,14 @@ def test_reference_run_on_a_stratified_subset(fer, tmp_path):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["splits"]["PrivateTest"]["n"] == 140
     assert metrics["per_class_subset"] == 20
+
+
+def test_classical_method_on_a_stratified_subset(fer, tmp_path):
+    small = fer.subset(30, seed=0)
+    folder = run_method(RunConfig("landmarks+hog-tree", results_dir=tmp_path, per_class=30, n_boot=200),
+                        small)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert metrics["splits"]["PrivateTest"]["n"] == 7 * 30
+    assert metrics["splits"]["PrivateTest"]["accuracy"] > 1 / 7  # real faces: above chance
+    assert manifest["split_stats"]["PrivateTest"]["detector_hit_rate"] > 0.5
