@@ -4,6 +4,7 @@
 #   make data-info        counts per split and class          (DATA=path to FER2013)
 #   make run METHOD=name  train + evaluate one method          (SEED=, QUICK=1)
 #   make reference        both reference methods (majority class, stratified guess)
+#   make features         time landmark + HOG + Gabor extraction over all images, cold and warm
 #   make baselines        the whole classical grid (features x classifiers), then the table
 #   make table            results/comparison.{md,csv,tex} + confusion figure
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
@@ -22,7 +23,7 @@ DATA_ARG   = $(if $(DATA),--data $(DATA))
 SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
-.PHONY: setup test lint data-info methods run reference baselines table clean-cache
+.PHONY: setup test lint data-info methods run reference features baselines table clean-cache
 
 setup: $(VENV)/.installed
 
@@ -52,6 +53,10 @@ run: setup
 reference: setup
 	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
 	$(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
+
+# time the extraction of all three feature families over every image (cold, then warm)
+features: setup
+	$(FER) features $(DATA_ARG) $(SUBSET_ARG) --out $(RESULTS)/features_benchmark.json
 
 # every feature set x classifier of baselines/config.toml, one process each (honest peak
 # memory per method); finished runs are skipped, so an interrupted grid resumes.

@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="do nothing if a finished run with the same method, seed, data and subset exists")
     _add_data_options(run)
 
+    feats = sub.add_parser("features", help="extract landmarks, HOG and Gabor for every image; time it")
+    feats.add_argument("--warm", action="store_true",
+                       help="use the project's feature cache instead of an empty temporary one")
+    feats.add_argument("--out", metavar="FILE", type=Path, default=None,
+                       help="also write the timings as JSON (e.g. results/features_benchmark.json)")
+    _add_data_options(feats)
+
     table = sub.add_parser("table", help="gather all runs into results/comparison.{md,csv,tex}")
     table.add_argument("--results", metavar="DIR", type=Path, default=None,
                        help="results folder (default: results/ in the project)")
@@ -107,6 +114,19 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{args.method}: already done in {done}; skipping", file=sys.stderr)
             return 0
         print(run_method(config, data, method))
+        return 0
+    if args.command == "features":
+        from baselines.extraction import benchmark_extraction
+        from experiments import atomic
+        from experiments.manifest import environment, utc_now
+
+        data = _load(args)
+        result = benchmark_extraction(data, cold=not args.warm)
+        for key, value in result.items():
+            print(f"{key:28s} {value:.1f}" if isinstance(value, float) else f"{key:28s} {value}")
+        if args.out:
+            atomic.write_json(args.out, {**result, "command": list(sys.orig_argv), "finished": utc_now(),
+                                         "data_checksum": data.checksum, **environment()})
         return 0
     if args.command == "table":
         from experiments.harness import DEFAULT_RESULTS

@@ -73,3 +73,22 @@ def test_end_to_end_through_the_harness(tmp_path, csv_file, small_config, classi
     assert proba.shape == (17, 7) and np.all(np.isfinite(proba))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
     assert write_table(tmp_path)[0].read_text().count(f"-{classifier} |") == 1
+
+
+def test_extraction_benchmark_cold_then_warm(csv_file, tmp_path, monkeypatch):
+    from baselines import extraction
+
+    monkeypatch.setattr(extraction, "load_config", lambda: _small(load_config()))
+    data = load_fer2013(csv_file)
+    result = extraction.benchmark_extraction(data, cold=True)
+    assert result["n_images"] == len(data) and result["cold_cache"] is True
+    assert result["choices"]["landmark_box"]["box"] in {"image", "detector"}
+    for name in ("landmarks", "hog", "gabor"):
+        assert result[f"first_{name}_seconds"] >= 0 and result[f"{name}_dims"] > 0
+    # a cold benchmark leaves the project's cache alone
+    assert not (tmp_path / "cache" / "features").exists()
+
+
+def _small(config):
+    config["hog"].update(orientations=[8], pixels_per_cell=[8], subsample_per_class=5)
+    return config
