@@ -6,6 +6,7 @@
 #   make reference        both reference methods (majority class, stratified guess)
 #   make features         time landmark + HOG + Gabor extraction over all images, cold and warm
 #   make baselines        the whole classical grid (features x classifiers), then the table
+#   make cnn [MODEL=name] train one CNN (best_small by default); make cnns: the source CNNs
 #   make table            results/comparison.{md,csv,tex} + confusion figure
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
 # results/quick/ so that quick numbers never mix with the committed full-data results.
@@ -23,7 +24,7 @@ DATA_ARG   = $(if $(DATA),--data $(DATA))
 SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
-.PHONY: setup test lint data-info methods run reference features baselines table clean-cache
+.PHONY: setup test lint data-info methods run reference features baselines cnn cnns table clean-cache
 
 setup: $(VENV)/.installed
 
@@ -63,6 +64,23 @@ features: setup
 baselines: setup
 	@set -e; for m in $$($(FER) methods --branch classical --names); do \
 	  $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done; \
+	done
+	$(FER) table --results $(RESULTS)
+
+# CNN branch: `make cnn` trains best_small, `make cnn MODEL=<name>` another architecture,
+# `make cnns` every source architecture; QUICK=1 caps training at CNN_QUICK_EPOCHS epochs.
+MODEL ?= best_small
+CNN_QUICK_EPOCHS ?= 3
+CNN_ENV = $(if $(QUICK),FER_CNN_EPOCHS=$(CNN_QUICK_EPOCHS))
+SOURCE_CNNS = thesis_tiny ua_a ua_c nn_model1 nn_model2 bauman_4conv mini_xception
+
+cnn: setup
+	$(CNN_ENV) $(FER) run $(MODEL) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done
+	$(FER) table --results $(RESULTS)
+
+cnns: setup
+	@set -e; for m in $(SOURCE_CNNS); do \
+	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done; \
 	done
 	$(FER) table --results $(RESULTS)
 

@@ -1,0 +1,335 @@
+"""Keras builders of the compared CNNs, one readable function each, layers in the source's order.
+
+Every builder takes the input shape ``(48, 48, 1)`` and the number of classes (7) and returns
+an uncompiled model that expects already scaled pixels; ``build_model`` puts the input
+scaling (``PixelScaling``) in front, so a saved model takes raw 0..255 grey levels. Each
+docstring gives the exact ``count_params()`` (checked by the tests) and states the reading
+chosen wherever the source leaves a detail open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers, ops
+
+from cnn.config import NORMALISATIONS
+from experiments.data import CLASSES, IMAGE_SIZE
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+N_CLASSES = len(CLASSES)
+Builder = Callable[..., keras.Model]
+
+
+def thesis_tiny(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Bachelor thesis' "fewest layers" CNN: 535,335 parameters.
+
+    Padding is "valid" (Keras' default; the thesis does not say; "same" would give 1,175,335):
+    48 -> conv/2 22 -> pool 11 -> conv 9 -> pool 4, so Dense 500 sees 4*4*64 = 1,024 inputs.
+    The dropout after Dense 500 is named once in the text without a rate: 0.5, the usual
+    value for a dense layer. The text's "43 output neurons" is a slip for the 7 classes.
+    """
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(32, 5, strides=2, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(500, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="thesis_tiny")
+
+
+def ua_a(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Ukrainian article's network (A), Krizhevsky/Hinton style: 2,620,423 parameters.
+
+    3 conv + 2 dense layers with dropout. "Filter counts chosen so every conv layer costs
+    about the same": each 2x2 max-pool quarters the positions, so the filter count doubles
+    (32, 64, 128) and conv 2 and conv 3 cost exactly the same 29.5M multiply-adds (conv 1,
+    on a single grey channel, is cheaper whatever its width). Kernels 5x5, "same" padding,
+    Dense 512 and dropout 0.5 are conventional choices; the article gives none of them.
+    """
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(32, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(128, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(512, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="ua_a")
+
+
+def ua_c(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Ukrainian article's network (C), Gudi et al.'s FER net + one layer: 56,883,015 parameters.
+
+    Gudi et al.: conv 64 5x5 -> max-pool 3x3/2 -> conv 64 5x5 -> conv 128 4x4 -> Dense 3072
+    -> dropout -> softmax, ReLU throughout. The article adds "an intermediate layer to cut
+    the parameter count"; read here as a second max-pool 3x3/2 after the second conv (the
+    reading of the source the comparison comes from; the article calls it a conv layer).
+    With "same" padding it halves each side, so Dense 3072 sees 12*12*128 = 18,432 inputs
+    instead of 73,728 (226M parameters without it). Dropout 0.5 (rate not given).
+    """
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(64, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(3, strides=2, padding="same"),
+        layers.Conv2D(64, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(3, strides=2, padding="same"),  # the added intermediate layer
+        layers.Conv2D(128, 4, padding="same", activation="relu"),
+        layers.Flatten(),
+        layers.Dense(3072, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="ua_c")
+
+
+def nn_model1(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Nizhny Novgorod article's model 1: 4,936,327 parameters, no regularisation.
+
+    2 conv with large kernels, 2 pool, 4 dense. The widths were in lost figures: conv 32 and
+    64 filters 5x5 "same", 2x2 max-pools, and the same dense widths as model 2's reading
+    (512 -> 256 -> 128 -> 7).
+    """
+    return keras.Sequential([
+        keras.Input(input_shape),
+        layers.Conv2D(32, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 5, padding="same", activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(512, activation="relu"),
+        layers.Dense(256, activation="relu"),
+        layers.Dense(128, activation="relu"),
+        layers.Dense(n_classes, activation="softmax"),
+    ], name="nn_model1")
+
+
+def nn_model2(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Nizhny Novgorod article's model 2: 7,220,423 parameters (7,214,791 trainable).
+
+    8 conv 3x3, 4 pool, 4 dense with batch norm and dropout. Conventional reading of the
+    lost figures: four blocks of two [conv 3x3 "same" -> BN -> ReLU] with 64, 128, 256, 512
+    filters, each block closed by a 2x2 max-pool and dropout 0.25; then Dense 512 -> 256 ->
+    128, each with BN, ReLU and dropout 0.25, and Dense 7 softmax.
+    """
+    model = keras.Sequential([keras.Input(input_shape)], name="nn_model2")
+    for filters in (64, 128, 256, 512):
+        for _ in range(2):
+            model.add(layers.Conv2D(filters, 3, padding="same"))
+            model.add(layers.BatchNormalization())
+            model.add(layers.Activation("relu"))
+        model.add(layers.MaxPooling2D(2))
+        model.add(layers.Dropout(0.25))
+    model.add(layers.Flatten())
+    for units in (512, 256, 128):
+        model.add(layers.Dense(units))
+        model.add(layers.BatchNormalization())
+        model.add(layers.Activation("relu"))
+        model.add(layers.Dropout(0.25))
+    model.add(layers.Dense(n_classes, activation="softmax"))
+    return model
+
+
+def bauman_4conv(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Bauman article's 4-conv CNN: 663,783 parameters.
+
+    Conv 32, 32, 64, 64 (3x3, "same", ReLU), each followed by a 2x2 max-pool, with batch
+    norm, then Flatten (3*3*64) -> Dense 1024 ReLU -> Dense 7 softmax. The article says batch
+    norm and dropout are used but not where: BN after each conv (before ReLU) and dropout 0.5
+    after Dense 1024, as in the article's own transfer-learning heads.
+    """
+    model = keras.Sequential([keras.Input(input_shape)], name="bauman_4conv")
+    for filters in (32, 32, 64, 64):
+        model.add(layers.Conv2D(filters, 3, padding="same"))
+        model.add(layers.BatchNormalization())
+        model.add(layers.Activation("relu"))
+        model.add(layers.MaxPooling2D(2))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(1024, activation="relu"))
+    model.add(layers.Dropout(0.5))
+    model.add(layers.Dense(n_classes, activation="softmax"))
+    return model
+
+
+def mini_xception(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
+                  l2: float = 0.01) -> keras.Model:
+    """mini-Xception (Arriaga, Ploeger, Valdenegro 2017): 58,423 parameters (56,951 trainable).
+
+    Stem: 2 x [conv 8 3x3 "valid", no bias -> BN -> ReLU]. Four residual modules with F = 16,
+    32, 64, 128: shortcut conv F 1x1 stride 2 -> BN; main separable conv F 3x3 -> BN -> ReLU
+    -> separable conv F 3x3 -> BN -> max-pool 3x3/2 "same"; the two added. Head: conv 7 3x3
+    -> global average pooling -> softmax. L2 0.01 on the stem's and the separable convs'
+    kernels (depthwise and pointwise), as in the authors' code.
+    """
+    reg = keras.regularizers.L2(l2)
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for _ in range(2):
+        x = layers.Conv2D(8, 3, use_bias=False, kernel_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+    for filters in (16, 32, 64, 128):
+        shortcut = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                                   depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.Activation("relu")(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
+                                   depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        x = layers.Add()([x, shortcut])
+    x = layers.Conv2D(n_classes, 3, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Activation("softmax")(x)
+    return keras.Model(inputs, outputs, name="mini_xception")
+
+
+def best_small(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
+    """Our small VGG-style CNN: 1,533,719 parameters, 119 MFLOPs per image.
+
+    Four stages of 2 x [conv 3x3 "same", no bias -> BN -> ReLU], each closed by a 2x2
+    max-pool and dropout, with 16, 32, 96, 256 filters; then Flatten (3*3*256) -> Dense 256
+    -> BN -> ReLU -> dropout 0.4 -> Dense 7 softmax. Why this shape:
+
+    * CPU time, not parameters, is the constraint (30 epochs of 28,709 images in about an
+      hour on 2 cores). Measured here, the time goes mostly into the 48x48 and 24x24 stages
+      (convolutions there, plus the memory traffic of BN and ReLU over large maps), so those
+      stay narrow (16, 32) and the width goes where maps are small (96 at 12x12, 256 at 6x6),
+      which costs parameters but little time. A uniform 32/64/128/256 VGG (1.18M
+      parameters) took twice the time per image.
+    * Batch norm everywhere for fast, stable convergence in few epochs; no conv biases (BN's
+      offset replaces them). BN momentum 0.9 rather than Keras' 0.99, so the moving
+      statistics used at test time catch up within tens of steps (with 0.99, short or
+      subset runs score near chance on PublicTest while training fine).
+    * Dropout growing with depth (0.1, 0.2, 0.25, 0.3; 0.4 in the head): regularisation
+      where the parameters are, light enough not to slow a 30-epoch schedule.
+    * Flatten + a small dense head rather than global pooling: at 3x3 the position of a
+      feature (mouth vs. eyes) still carries information.
+    """
+    model = keras.Sequential([keras.Input(input_shape)], name="best_small")
+    for filters, rate in ((16, 0.1), (32, 0.2), (96, 0.25), (256, 0.3)):
+        for _ in range(2):
+            model.add(layers.Conv2D(filters, 3, padding="same", use_bias=False))
+            model.add(layers.BatchNormalization(momentum=0.9))
+            model.add(layers.Activation("relu"))
+        model.add(layers.MaxPooling2D(2))
+        model.add(layers.Dropout(rate))
+    model.add(layers.Flatten())
+    model.add(layers.Dense(256, use_bias=False))
+    model.add(layers.BatchNormalization(momentum=0.9))
+    model.add(layers.Activation("relu"))
+    model.add(layers.Dropout(0.4))
+    model.add(layers.Dense(n_classes, activation="softmax"))
+    return model
+
+
+BUILDERS: dict[str, Builder] = {
+    builder.__name__: builder
+    for builder in (thesis_tiny, ua_a, ua_c, nn_model1, nn_model2, bauman_4conv, mini_xception,
+                    best_small)
+}
+
+#: ``count_params()`` of each architecture, as stated in its builder's docstring
+N_PARAMETERS: dict[str, int] = {
+    "thesis_tiny": 535_335,
+    "ua_a": 2_620_423,
+    "ua_c": 56_883_015,
+    "nn_model1": 4_936_327,
+    "nn_model2": 7_220_423,
+    "bauman_4conv": 663_783,
+    "mini_xception": 58_423,
+    "best_small": 1_533_719,
+}
+
+
+# ----------------------------------------------------------------------------- input scaling
+
+
+@keras.saving.register_keras_serializable(package="fer_cnn")
+class PixelScaling(layers.Layer):
+    """Raw grey levels 0..255 -> the network's input range; no weights.
+
+    ``unit``: [0, 1]; ``symmetric``: [-1, 1]; ``standardise``: each image to zero mean and
+    unit variance (the standard deviation floored at one grey level, so a flat image stays
+    finite). Living inside the model, it travels with the saved file.
+    """
+
+    def __init__(self, mode: str = "unit", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in NORMALISATIONS:
+            raise ValueError(f"mode must be one of {NORMALISATIONS}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        if self.mode == "unit":
+            return x / 255.0
+        if self.mode == "symmetric":
+            return x / 127.5 - 1.0
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        std = ops.std(x, axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / ops.maximum(std, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_model(name: str, normalisation: str = "unit") -> keras.Model:
+    """Architecture ``name`` with ``PixelScaling(normalisation)`` in front: raw pixels in."""
+    if name not in BUILDERS:
+        raise KeyError(f"unknown architecture {name!r}; known: {', '.join(BUILDERS)}")
+    core = BUILDERS[name]()
+    inputs = keras.Input(INPUT_SHAPE, name="pixels")
+    outputs = core(PixelScaling(normalisation, name="scaling")(inputs))
+    return keras.Model(inputs, outputs, name=name)
+
+
+# ----------------------------------------------------------------------------- cost
+
+
+def count_flops(model: keras.Model) -> int:
+    """Floating-point operations of one forward pass of one image: 2 x multiply-adds.
+
+    Counts convolutions (plain, depthwise, separable) and dense layers from their shapes;
+    biases, activations, normalisation and pooling are left out (a few percent at most).
+    """
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += count_flops(layer)
+            continue
+        total += _layer_macs(layer) * 2
+    return total
+
+
+def _layer_macs(layer) -> int:
+    if not isinstance(layer, layers.Conv2D | layers.DepthwiseConv2D | layers.SeparableConv2D
+                      | layers.Dense):
+        return 0
+    c_in = int(layer.input.shape[-1])
+    out = layer.output.shape
+    if isinstance(layer, layers.Dense):
+        return c_in * int(out[-1])
+    positions = int(out[1]) * int(out[2])
+    kh, kw = layer.kernel_size
+    if isinstance(layer, layers.SeparableConv2D):
+        depth = c_in * layer.depth_multiplier
+        return positions * (kh * kw * depth + depth * layer.filters)
+    if isinstance(layer, layers.DepthwiseConv2D):
+        return positions * kh * kw * c_in * layer.depth_multiplier
+    return positions * kh * kw * c_in * int(out[-1]) // layer.groups

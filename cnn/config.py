@@ -1,0 +1,109 @@
+"""How a CNN is trained, as plain data: one ``TrainConfig`` per architecture (see ``recipes.py``).
+
+Nothing here imports TensorFlow, so the method registry (``make methods``) stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "plateau", "cosine")
+BALANCING = ("none", "oversample", "class_weight")
+NORMALISATIONS = ("unit", "symmetric", "standardise")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random geometric changes drawn per image and per epoch (one affine resampling).
+
+    ``rotation`` is the largest angle in degrees, ``shift`` the largest translation as a
+    fraction of the side, ``zoom`` the largest relative change of scale (0.1: 90%-110%).
+    """
+
+    flip: bool = False
+    rotation: float = 0.0
+    shift: float = 0.0
+    zoom: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.flip or self.rotation > 0 or self.shift > 0 or self.zoom > 0
+
+
+NO_AUGMENTATION = Augmentation()
+#: flips, small shifts, rotations and zooms: the usual FER2013 augmentation
+STANDARD_AUGMENTATION = Augmentation(flip=True, rotation=10.0, shift=0.1, zoom=0.1)
+#: what the thesis applied to its synthetic Disgust images: rotation and shift
+OVERSAMPLE_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run besides the architecture and the seed.
+
+    Selection is always on PublicTest accuracy: the best epoch is kept, early stopping and the
+    plateau schedule watch it too.
+    """
+
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0  # decoupled (AdamW / SGD); 0 = none
+    momentum: float = 0.9  # SGD only
+    batch_size: int = 64
+    epochs: int = 30
+    #: stop after this many epochs without a better PublicTest accuracy (None: never)
+    patience: int | None = None
+    #: "constant", "plateau" (multiply by plateau_factor after plateau_patience flat epochs)
+    #: or "cosine" (from learning_rate to min_learning_rate over ``epochs``, after warm-up)
+    schedule: str = "constant"
+    plateau_factor: float = 0.1
+    plateau_patience: int = 10
+    warmup_epochs: int = 0
+    min_learning_rate: float = 0.0
+    augmentation: Augmentation = NO_AUGMENTATION
+    #: "none", "oversample" (copies of ``oversample_class`` up to ``oversample_target``'s
+    #: count, each copy augmented by ``oversample_augmentation``), or "class_weight"
+    #: (loss weights n / (7 * count), i.e. scikit-learn's "balanced")
+    balance: str = "none"
+    oversample_class: str = "disgust"
+    oversample_target: str = "surprise"
+    oversample_augmentation: Augmentation = OVERSAMPLE_AUGMENTATION
+    label_smoothing: float = 0.0
+    #: input scaling inside the model: "unit" [0, 1], "symmetric" [-1, 1],
+    #: "standardise" (each image to zero mean, unit variance)
+    normalisation: str = "unit"
+    #: average the probabilities of the image and its mirror image at prediction time
+    tta_flip: bool = False
+    #: stop once this many minutes of training have been spent (the best epoch is kept)
+    time_budget_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("schedule", self.schedule, SCHEDULES),
+                                     ("balance", self.balance, BALANCING),
+                                     ("normalisation", self.normalisation, NORMALISATIONS)):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+    def with_overrides(self, **changes) -> TrainConfig:
+        """A copy with the given fields changed (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def identity(self) -> dict:
+        """The fields that change the trained weights' path: all but the stopping limits.
+
+        A run resumed with more epochs or more minutes continues the same run.
+        """
+        out = self.as_dict()
+        for key in ("epochs", "time_budget_minutes"):
+            out.pop(key)
+        if self.schedule != "cosine":  # only the cosine schedule depends on the epoch count
+            return out
+        out["epochs"] = self.epochs
+        return out

@@ -1,0 +1,203 @@
+"""The CNN branch in the harness: ``CnnMethod`` and one registered method per architecture.
+
+Importing this module registers ``thesis_tiny``, ``ua_a``, ``ua_c``, ``nn_model1``,
+``nn_model2``, ``bauman_4conv``, ``mini_xception`` and ``best_small`` without loading
+TensorFlow; it is imported when a method is built or fitted.
+
+Environment overrides (read when a method is made, recorded in its config):
+``FER_CNN_EPOCHS`` (at most this many epochs, e.g. for quick runs), ``FER_CNN_MINUTES``
+(training time budget), ``FER_CNN_THREADS`` (CPU threads; default all cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from cnn.config import TrainConfig
+from cnn.recipes import ARCHITECTURES
+from experiments.data import CLASSES, FerData, default_cache_dir
+from experiments.method import Method, MethodFactory, register
+
+
+class CnnMethod(Method):
+    """A landmark-free CNN trained on Training, its epoch chosen on PublicTest.
+
+    ``work_dir`` keeps the checkpoints and learning curves (default
+    ``<cache>/cnn/<architecture>-seed<seed>-<fingerprint>/``, the fingerprint covering the
+    data, the recipe and the seed), so a killed run resumes when fitted again on the same
+    data. ``epochs`` / ``time_budget_minutes`` cap the recipe's; ``config`` replaces it.
+    """
+
+    branch = "cnn"
+    features = "pixels"
+
+    def __init__(self, architecture: str, seed: int = 0, *, config: TrainConfig | None = None,
+                 epochs: int | None = None, time_budget_minutes: float | None = None,
+                 work_dir: str | os.PathLike | None = None, threads: int | None = None,
+                 verbose: bool = True):
+        if architecture not in ARCHITECTURES:
+            raise KeyError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+        info = ARCHITECTURES[architecture]
+        self.architecture, self.seed = architecture, seed
+        self.classifier = info.classifier
+        self.train_config = (config or info.recipe).with_overrides(
+            epochs=epochs, time_budget_minutes=time_budget_minutes)
+        self.work_dir = Path(work_dir) if work_dir is not None else None
+        self.threads, self.verbose = threads, verbose
+        self.model_ = None
+        self.result_ = None
+        self._predict = None
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, train: FerData, val: FerData) -> CnnMethod:
+        from cnn import training
+        from cnn.architectures import build_model
+
+        training.set_threads(self.threads)
+        build = partial(build_model, self.architecture, self.train_config.normalisation)
+        fingerprint = data_fingerprint(train, val)
+        layout = architecture_fingerprint(build())
+        if self.work_dir is None:
+            self.work_dir = self.default_work_dir(fingerprint, layout)
+        result = training.train(
+            build, self.train_config, (train.images, train.labels), (val.images, val.labels),
+            seed=self.seed, work_dir=self.work_dir, identity={"data": fingerprint, "layers": layout},
+            name=self.architecture, log=None if self.verbose else (lambda message: None),
+        )
+        self._use(result.model)
+        self.result_ = result
+        return self
+
+    def default_work_dir(self, fingerprint: str, layout: str = "") -> Path:
+        """``<cache>/cnn/<architecture>-seed<seed>-<digest of data, layers and recipe>``."""
+        key = json.dumps({"data": fingerprint, "layers": layout, "config": self.train_config.identity()},
+                         sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        return default_cache_dir() / "cnn" / f"{self.architecture}-seed{self.seed}-{digest}"
+
+    def _use(self, model) -> None:
+        from cnn.training import make_predictor
+
+        self.model_ = model
+        self._predict = make_predictor(model, self.train_config.tta_flip)
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        if self._predict is None:
+            raise RuntimeError("fit the method (or load a model) before predicting")
+        return self._predict(images)
+
+    # ------------------------------------------------------------------ reporting
+
+    def save(self, directory: Path) -> list[Path]:
+        """``model.keras`` (takes raw 0..255 pixels, shape (N,48,48,1)) and ``model.json``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        model_path, meta_path = directory / "model.keras", directory / "model.json"
+        self.model_.save(model_path)
+        meta = {"architecture": self.architecture, "classes": list(CLASSES),
+                "input": "grey levels 0..255, shape (N, 48, 48, 1); scaling is inside the model",
+                "normalisation": self.train_config.normalisation,
+                "tta_flip": self.train_config.tta_flip, "seed": self.seed}
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        return [model_path, meta_path]
+
+    def n_parameters(self) -> int | None:
+        return None if self.model_ is None else int(self.model_.count_params())
+
+    def cost_details(self) -> dict:
+        from cnn.architectures import count_flops
+
+        if self.result_ is None:
+            return {}
+        history = self.result_.history
+        return {
+            "flops": count_flops(self.model_),
+            "flops_per_prediction": count_flops(self.model_) * (2 if self.train_config.tta_flip else 1),
+            "epochs_trained": self.result_.epochs_trained,
+            "best_epoch": self.result_.best_epoch,
+            "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])) if history else None,
+            "epoch_seconds_total": self.result_.train_seconds,
+        }
+
+    def selection(self) -> dict:
+        if self.result_ is None:
+            return {}
+        return {"selected_on": "PublicTest accuracy after each epoch",
+                "best_epoch": self.result_.best_epoch,
+                "publictest_accuracy": self.result_.best_val_accuracy,
+                "epochs_trained": self.result_.epochs_trained,
+                "stop_reason": self.result_.stop_reason}
+
+    def config(self) -> dict:
+        return {"architecture": self.architecture, "seed": self.seed,
+                "train": self.train_config.as_dict(), "threads": self.threads,
+                "work_dir": None if self.work_dir is None else str(self.work_dir)}
+
+    def describe_split(self, name: str, split: FerData) -> dict:
+        if name != "Training" or self.train_config.balance == "none":
+            return {}
+        from cnn.training import class_weights, oversampled_indices
+
+        if self.train_config.balance == "oversample":
+            copies = oversampled_indices(split.labels, self.train_config)
+            return {"oversampled_class": self.train_config.oversample_class,
+                    "oversampled_copies": len(copies)}
+        weights = class_weights(split.labels, self.train_config)
+        return {"class_weights": dict(zip(CLASSES, np.round(weights, 4).tolist()))}
+
+    def artifacts(self) -> dict[str, Path]:
+        if self.result_ is None:
+            return {}
+        return {name: path for name, path in self.result_.curves.items() if path.exists()}
+
+
+def data_fingerprint(train: FerData, val: FerData) -> str:
+    """Which images and labels a run saw: source checksum plus the ids and labels of both splits."""
+    h = hashlib.sha256(train.checksum.encode())
+    for split in (train, val):
+        h.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+        h.update("\n".join(map(str, split.ids)).encode())
+    return h.hexdigest()
+
+
+def architecture_fingerprint(model) -> str:
+    """Digest of a model's layer configuration without layer names (which Keras numbers per
+    session): a changed architecture never resumes an old checkpoint."""
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    text = json.dumps(strip(model.get_config()), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _env_number(name: str, kind):
+    value = os.environ.get(name)
+    return kind(value) if value not in (None, "") else None
+
+
+def _factory(architecture: str) -> MethodFactory:
+    def make(seed: int) -> CnnMethod:
+        return CnnMethod(architecture, seed,
+                         epochs=_env_number("FER_CNN_EPOCHS", int),
+                         time_budget_minutes=_env_number("FER_CNN_MINUTES", float),
+                         threads=_env_number("FER_CNN_THREADS", int))
+
+    return make
+
+
+for _name, _info in ARCHITECTURES.items():
+    register(_name, _info.description)(_factory(_name))

@@ -1,0 +1,114 @@
+"""The CNNs of the source documents (and ours), by name: description and training recipe.
+
+Pure data; the Keras builders live in ``architectures.py`` under the same names. Where a
+source gives a recipe it is used as given; what a source leaves open is filled with a
+conventional value, noted beside it. The sources' epoch counts are kept (on a 2-core CPU
+pass ``epochs`` / ``time_budget_minutes`` to the method to shorten them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cnn.config import NO_AUGMENTATION, STANDARD_AUGMENTATION, TrainConfig
+
+
+@dataclass(frozen=True)
+class ArchitectureInfo:
+    """One row of the comparison: what it is, where it comes from, how it is trained."""
+
+    name: str
+    classifier: str  # short, for the table's "classifier" column
+    description: str  # one line, for `make methods`
+    source: str
+    recipe: TrainConfig
+
+
+_INFOS = (
+    ArchitectureInfo(
+        "thesis_tiny",
+        "tiny CNN, 2 conv (thesis)",
+        "bachelor thesis' tiny CNN: 2 conv + Dense 500, Disgust oversampled (535k params)",
+        "bachelor thesis (Russian), 'fewest layers, no landmarks'",
+        # Adam and the Disgust oversampling are the thesis'; learning rate, batch size and
+        # epochs are not given: Keras' Adam default, 64 and 30 epochs.
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=30,
+                    balance="oversample", augmentation=NO_AUGMENTATION, normalisation="unit"),
+    ),
+    ArchitectureInfo(
+        "ua_a",
+        "3-conv CNN, Krizhevsky style (ua A)",
+        "Ukrainian article's net (A), Krizhevsky/Hinton style: 3 conv + 2 dense, dropout",
+        "article (Ukrainian), network (A)",
+        # 60 epochs as in the article; optimizer and rate not given: Adam 1e-3.
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=60,
+                    augmentation=NO_AUGMENTATION, normalisation="unit"),
+    ),
+    ArchitectureInfo(
+        "ua_c",
+        "Gudi et al. CNN + pool (ua C)",
+        "Ukrainian article's net (C): Gudi et al.'s FER net + extra max-pool, Dense 3072",
+        "article (Ukrainian), network (C), after Gudi et al. 2015",
+        # 60 epochs as in the article; a 57M-parameter dense layer trains more stably with a
+        # smaller Adam step: 1e-4.
+        TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=60,
+                    augmentation=NO_AUGMENTATION, normalisation="unit"),
+    ),
+    ArchitectureInfo(
+        "nn_model1",
+        "2-conv + 4-dense CNN (nn 1)",
+        "Nizhny Novgorod article's model 1: 2 conv 5x5, 2 pool, 4 dense, no regularisation",
+        "article (Russian, Nizhny Novgorod), model 1",
+        # standardised inputs as in the article; optimizer, rate, epochs not given.
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=30,
+                    augmentation=NO_AUGMENTATION, normalisation="standardise"),
+    ),
+    ArchitectureInfo(
+        "nn_model2",
+        "8-conv CNN, BN + dropout (nn 2)",
+        "Nizhny Novgorod article's model 2: 8 conv 3x3 (64-512), batch norm, dropout, 4 dense",
+        "article (Russian, Nizhny Novgorod), model 2",
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=50,
+                    augmentation=NO_AUGMENTATION, normalisation="standardise"),
+    ),
+    ArchitectureInfo(
+        "bauman_4conv",
+        "4-conv CNN, BN (Bauman)",
+        "Bauman article's 4-conv CNN (32,32,64,64) + batch norm + Dense 1024",
+        "article (Russian, Bauman MSTU)",
+        # Adam 1e-4 and early stopping with patience 5 as in the article (it stopped at 112).
+        TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=150, patience=5,
+                    augmentation=NO_AUGMENTATION, normalisation="unit"),
+    ),
+    ArchitectureInfo(
+        "mini_xception",
+        "mini-Xception",
+        "mini-Xception (Arriaga et al. 2017), 58k params, as in the master thesis",
+        "master thesis (Ukrainian); Arriaga, Ploeger, Valdenegro 2017",
+        # the thesis' recipe; it trains until early stopping, here capped at 200 epochs.
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=200, patience=50,
+                    schedule="plateau", plateau_factor=0.1, plateau_patience=12,
+                    augmentation=STANDARD_AUGMENTATION, normalisation="symmetric"),
+    ),
+    ArchitectureInfo(
+        "best_small",
+        "small VGG-style CNN, BN (ours)",
+        "our small VGG-style CNN with batch norm (1.5M params), sized for 30 epochs on 2 CPU cores",
+        "this project",
+        # AdamW with a short warm-up and cosine decay reaches a good optimum in few epochs;
+        # label smoothing and flip averaging are cheap, usual gains on FER2013.
+        TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
+                    epochs=30, patience=None, schedule="cosine", warmup_epochs=1,
+                    min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION,
+                    label_smoothing=0.1, normalisation="standardise", tta_flip=True),
+    ),
+)
+
+ARCHITECTURES: dict[str, ArchitectureInfo] = {info.name: info for info in _INFOS}
+
+
+def recipe(name: str) -> TrainConfig:
+    """The training recipe of architecture ``name``."""
+    if name not in ARCHITECTURES:
+        raise KeyError(f"unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name].recipe
