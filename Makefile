@@ -61,10 +61,11 @@ features: setup
 
 # every feature set x classifier of baselines/config.toml, one process each (honest peak
 # memory per method); finished runs are skipped, so an interrupted grid resumes.
+# JOBS methods at a time: 1 for full runs (honest timings), 2 for QUICK runs.
+JOBS ?= $(if $(QUICK),2,1)
 baselines: setup
-	@set -e; for m in $$($(FER) methods --branch classical --names); do \
-	  $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done; \
-	done
+	$(FER) methods --branch classical --names | xargs -P $(JOBS) -I{} \
+	  $(FER) run {} $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done
 	$(FER) table --results $(RESULTS)
 
 # CNN branch: `make cnn` trains best_small, `make cnn MODEL=<name>` another architecture,
