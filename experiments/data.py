@@ -35,7 +35,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DATA_ENV = "FER2013_DATA"
 CACHE_ENV = "FER_CACHE_DIR"
 CACHE_VERSION = 1
-_TOP_FOLDERS = {"train": "Training", "test": "test"}  # test/ holds PublicTest and PrivateTest
+_TOP_FOLDERS = ("train", "test")  # train/ holds Training; test/ PublicTest and PrivateTest
 _SKIP_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
 ACCEPTED_FORMS = f"""Accepted forms of FER2013:
