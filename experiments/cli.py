@@ -77,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from experiments.method import UnknownMethodError
+
     try:
         return _dispatch(args)
-    except (DataError, KeyError, FileNotFoundError) as err:
+    except (DataError, UnknownMethodError, FileNotFoundError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2

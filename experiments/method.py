@@ -94,6 +94,10 @@ def _flat(images: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- registry
 
+class UnknownMethodError(KeyError):
+    """A method name that no branch registers."""
+
+
 MethodFactory = Callable[[int], Method]
 _REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
 #: modules whose import registers methods; a branch that is not installed yet is skipped
@@ -139,5 +143,5 @@ def make_method(name: str, seed: int = 0) -> Method:
     _load_providers()
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
-        raise KeyError(f"unknown method {name!r}; known methods: {known}")
+        raise UnknownMethodError(f"unknown method {name!r}; known methods: {known}")
     return _REGISTRY[name][0](seed)

@@ -29,8 +29,11 @@ class ImageFeatures(TransformerMixin, BaseEstimator):
     def fit(self, images, y=None):
         return self
 
+    #: settings that change how features are computed, never their values: not in the cache key
+    _NOT_IN_KEY = frozenset({"n_jobs", "chunk_size", "cache", "progress"})
+
     def _params(self) -> dict:
-        return {k: v for k, v in self.get_params().items() if k not in {"n_jobs", "cache", "progress"}}
+        return {k: v for k, v in self.get_params().items() if k not in self._NOT_IN_KEY}
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
