@@ -203,7 +203,7 @@ def best_small(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Mod
     max-pool and dropout, with 16, 32, 96, 256 filters; then Flatten (3*3*256) -> Dense 256
     -> BN -> ReLU -> dropout 0.4 -> Dense 7 softmax. Why this shape:
 
-    * CPU time, not parameters, is the constraint (30 epochs of 28,709 images in about an
+    * CPU time, not parameters, is the constraint (22 epochs of 28,709 images in under an
       hour on 2 cores). Measured here, the time goes mostly into the 48x48 and 24x24 stages
       (convolutions there, plus the memory traffic of BN and ReLU over large maps), so those
       stay narrow (16, 32) and the width goes where maps are small (96 at 12x12, 256 at 6x6),

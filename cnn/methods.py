@@ -110,6 +110,21 @@ class CnnMethod(Method):
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
         return [model_path, meta_path]
 
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> CnnMethod:
+        """A fitted method from the ``model.keras`` and ``model.json`` that ``save`` wrote."""
+        import keras
+
+        import cnn.architectures  # noqa: F401  (registers the custom layers for loading)
+
+        directory = Path(directory)
+        meta = json.loads((directory / "model.json").read_text())
+        method = cls(meta["architecture"], seed=meta.get("seed", 0), verbose=False)
+        if bool(meta.get("tta_flip")) != method.train_config.tta_flip:
+            method.train_config = method.train_config.with_overrides(tta_flip=bool(meta["tta_flip"]))
+        method._use(keras.saving.load_model(directory / "model.keras", compile=False))
+        return method
+
     def n_parameters(self) -> int | None:
         return None if self.model_ is None else int(self.model_.count_params())
 

@@ -1,4 +1,5 @@
-"""Command line: ``python -m experiments {data info, methods, run, table}``."""
+"""Command line: ``python -m experiments {data info, methods, run, features, table, predict,
+evaluate, ship}``."""
 
 from __future__ import annotations
 
@@ -72,15 +73,67 @@ def build_parser() -> argparse.ArgumentParser:
     table = sub.add_parser("table", help="gather all runs into results/comparison.{md,csv,tex}")
     table.add_argument("--results", metavar="DIR", type=Path, default=None,
                        help="results folder (default: results/ in the project)")
+
+    predict = sub.add_parser(
+        "predict", help="find faces in photos or videos and classify their expression",
+        description="Exit status: 0 when every image had a face; 3 when some image had none "
+                    "(a video frame without a face is fine); 1 for an unreadable or unsupported "
+                    "file; 2 for an unknown or untrained model.")
+    predict.add_argument("inputs", metavar="INPUT", nargs="*",
+                         help="image or video files, or folders of them")
+    predict.add_argument("--webcam", metavar="INDEX", type=int, default=None,
+                         help="read frames from this camera instead (with --max-frames)")
+    _add_model_options(predict)
+    predict.add_argument("--out", metavar="FILE", type=Path, default=None,
+                         help="write one record per face to FILE (.json or .csv)")
+    predict.add_argument("--annotate", metavar="DIR", type=Path, default=None,
+                         help="write annotated copies (box + label) into DIR")
+    predict.add_argument("--max-frames", metavar="N", type=int, default=None,
+                         help="read at most N frames of each video (default: all; webcam: 100)")
+    predict.add_argument("--quiet", action="store_true", help="do not print one line per face")
+
+    evaluate = sub.add_parser(
+        "evaluate", help="evaluate a trained model on a labelled folder (one sub-folder per class)")
+    evaluate.add_argument("folder", metavar="FOLDER", type=Path)
+    evaluate.add_argument("--name", required=True,
+                          help="the data set's name, shown in the table (e.g. JAFFE)")
+    _add_model_options(evaluate, normalisation="none")
+    evaluate.add_argument("--crop", choices=["auto", "cropped", "detect"], default="auto",
+                          help="faces already cropped, or find them (auto: cropped when both "
+                               "sides are at most 100 px; default)")
+
+    ship = sub.add_parser("ship", help="copy a trained model to results/models/ for committing")
+    ship.add_argument("methods", metavar="METHOD", nargs="+")
+    ship.add_argument("--results", metavar="DIR", type=Path, default=None,
+                      help="results folder (default: results/ in the project)")
+    ship.add_argument("--max-mb", type=float, default=8.0, help="refuse larger models (default 8)")
     return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser, normalisation: str = "equalize") -> None:
+    from features.faces import DETECTORS, NORMALISATIONS
+
+    parser.add_argument("--model", metavar="METHOD", default=None,
+                        help="a trained method by name (default: the shipped model with the best "
+                             "PublicTest accuracy)")
+    parser.add_argument("--detector", choices=DETECTORS, default="dlib",
+                        help="face detector (default dlib: see results/detectors.json)")
+    parser.add_argument("--normalise", choices=NORMALISATIONS, default=normalisation,
+                        help=f"contrast normalisation of each face crop (default {normalisation})")
+    parser.add_argument("--results", metavar="DIR", type=Path, default=None,
+                        help="results folder with runs/ and models/ (default: results/ in the project)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from experiments.method import UnknownMethodError
+    from experiments.predict import InputError
 
     try:
         return _dispatch(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except (DataError, UnknownMethodError, FileNotFoundError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
@@ -137,4 +190,69 @@ def _dispatch(args: argparse.Namespace) -> int:
         for path in write_table(args.results or DEFAULT_RESULTS):
             print(path)
         return 0
+    if args.command == "predict":
+        return _predict(args)
+    if args.command == "evaluate":
+        from experiments.evaluate import evaluate_folder
+        from experiments.harness import DEFAULT_RESULTS
+        from experiments.models import default_model
+
+        results = args.results or DEFAULT_RESULTS
+        model = args.model or default_model(results)
+        folder, summary = evaluate_folder(args.folder, model, args.name, results_dir=results,
+                                          crop=args.crop, detector=args.detector,
+                                          normalisation=args.normalise)
+        low, high = summary["accuracy_ci95"]
+        print(f"{model} on {args.name}: accuracy {summary['accuracy']:.2%} (95% CI {low:.2%}-{high:.2%}), "
+              f"macro-F1 {summary['macro_f1']:.3f} on {summary['evaluated']} of {summary['images']} "
+              f"images; no face found in {summary['no_face']}")
+        for name, count in summary["left_out"].items():
+            print(f"left out: class folder {name!r} ({count} images) is not a FER2013 class")
+        print(folder)
+        return 0
+    if args.command == "ship":
+        from experiments.harness import DEFAULT_RESULTS
+        from experiments.models import ship
+
+        for name in args.methods:
+            target = ship(name, args.results or DEFAULT_RESULTS, args.max_mb)
+            size = sum(p.stat().st_size for p in target.iterdir())
+            print(f"{target}  ({size / 1024**2:.2f} MB)")
+        return 0
     raise AssertionError(args.command)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from experiments.harness import DEFAULT_RESULTS
+    from experiments.models import default_model, load_trained
+    from experiments.predict import (
+        FacePipeline,
+        annotated_name,
+        describe,
+        expand_inputs,
+        predict_files,
+        predict_video,
+        write_records,
+    )
+
+    if not args.inputs and args.webcam is None:
+        print("error: give image/video files or folders, or --webcam INDEX", file=sys.stderr)
+        return 2
+    paths = expand_inputs(args.inputs)  # unreadable paths fail before the model loads
+    results = args.results or DEFAULT_RESULTS
+    model = args.model or default_model(results)
+    pipeline = FacePipeline(load_trained(model, results), detector=args.detector,
+                            normalisation=args.normalise)
+    records, no_face = predict_files(pipeline, paths, args.annotate, args.max_frames)
+    if args.webcam is not None:
+        target = annotated_name(Path(f"webcam{args.webcam}.mp4"), args.annotate) if args.annotate else None
+        records += predict_video(pipeline, args.webcam, target, args.max_frames or 100)
+    if not args.quiet:
+        for record in records:
+            print(describe(record))
+    if args.out:
+        write_records(records, args.out)
+        print(f"{len(records)} face records -> {args.out}", file=sys.stderr)
+    for path in no_face:
+        print(f"no face found in {path}", file=sys.stderr)
+    return 3 if no_face else 0

@@ -13,6 +13,8 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +64,22 @@ def new_run_id(seed: int) -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
 
 
+@contextmanager
+def staged_run(results_dir: str | Path, method: str, seed: int) -> Iterator[tuple[Path, str]]:
+    """Yield ``(staging folder, run id)``; the folder becomes ``runs/<method>/<run-id>/`` only
+    when the block completes, and is removed when it fails."""
+    run_id = new_run_id(seed)
+    final = Path(results_dir) / "runs" / method / run_id
+    staging = final.parent / f".{run_id}.partial"
+    staging.mkdir(parents=True, exist_ok=False)
+    try:
+        yield staging, run_id
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def run_method(config: RunConfig, data: FerData, method: Method | None = None) -> Path:
     """Train, evaluate and write one run; return its folder."""
     started = utc_now()
@@ -84,11 +102,7 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
     split_stats = {name: method.describe_split(name, split)
                    for name, split in (("Training", train), ("PublicTest", val), ("PrivateTest", test))}
 
-    run_id = new_run_id(config.seed)
-    final = Path(config.results_dir) / "runs" / config.method / run_id
-    staging = final.parent / f".{run_id}.partial"
-    staging.mkdir(parents=True, exist_ok=False)
-    try:
+    with staged_run(config.results_dir, config.method, config.seed) as (staging, run_id):
         model_files = method.save(staging / "model") if config.keep_model else []
         cost = {
             "train_seconds": train_seconds,
@@ -111,10 +125,10 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "splits": {name: m for name, (_, m) in evaluations.items()},
             "cost": cost,
         }
-        _write_predictions(staging / "predictions.csv", test, private_proba)
+        write_predictions(staging / "predictions.csv", test, private_proba)
         for name, source in method.artifacts().items():
             shutil.copyfile(source, staging / name)
-        _write_confusion(staging, np.array(private["confusion"]), config.method)
+        write_confusion(staging, np.array(private["confusion"]), f"{config.method} - PrivateTest")
         atomic.write_json(staging / "metrics.json", metrics)
         atomic.write_json(staging / "manifest.json", {
             "command": list(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
@@ -128,18 +142,16 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "finished": utc_now(),
             **environment(),
         })
-        os.rename(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     acc = private["accuracy"]
     low, high = private["accuracy_ci95"]
+    final = staging.parent / run_id
     _log(f"[{config.method}] PrivateTest accuracy {acc:.2%} (95% CI {low:.2%}-{high:.2%}), "
          f"macro-F1 {private['macro_f1']:.3f} -> {final}")
     return final
 
 
-def _write_predictions(path: Path, split: FerData, proba: np.ndarray) -> None:
+def write_predictions(path: Path, split: FerData, proba: np.ndarray) -> None:
+    """One row per image: id, true and predicted class, the 7 probabilities."""
     frame = pd.DataFrame({
         "id": split.ids,
         "true": [CLASSES[i] for i in split.labels],
@@ -150,12 +162,13 @@ def _write_predictions(path: Path, split: FerData, proba: np.ndarray) -> None:
     atomic.atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
 
 
-def _write_confusion(folder: Path, confusion: np.ndarray, title: str) -> None:
+def write_confusion(folder: Path, confusion: np.ndarray, title: str) -> None:
+    """``confusion.csv``, its row-normalised twin and ``confusion.png`` in ``folder``."""
     for name, values, fmt in (("confusion.csv", confusion, "%d"),
                               ("confusion_normalized.csv", normalise_rows(confusion), "%.4f")):
         frame = pd.DataFrame(values, index=pd.Index(CLASSES, name="true"), columns=CLASSES)
         atomic.atomic_write(folder / name, lambda fh, f=frame, p=fmt: f.to_csv(fh, float_format=p))
-    confusion_figure(folder / "confusion.png", confusion, f"{title} - PrivateTest")
+    confusion_figure(folder / "confusion.png", confusion, title)
 
 
 def _plain(config: RunConfig) -> dict:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import atomic
+from experiments.claims import claims_frame, claims_markdown, load_claims, primary_claims
 from experiments.data import CLASSES
 from experiments.plots import confusion_grid
 
@@ -32,50 +33,85 @@ def collect_runs(results_dir: str | Path) -> list[dict]:
 
 
 def latest_runs(runs: list[dict]) -> list[dict]:
-    """One run per (method, dataset): the most recent."""
+    """One run per (method, dataset, seed): the most recent."""
     latest: dict[tuple, dict] = {}
     for run in sorted(runs, key=lambda r: r["run_id"]):
-        latest[(run["method"], run.get("dataset", "FER2013"))] = run
+        latest[(run["method"], run.get("dataset", "FER2013"), run.get("seed"))] = run
     return list(latest.values())
 
 
-def comparison_frame(runs: list[dict]) -> pd.DataFrame:
-    """One row per method with accuracy, interval, macro-F1, per-class recall and cost."""
+def run_frame(runs: list[dict]) -> pd.DataFrame:
+    """One row per run with accuracy, interval, macro-F1, per-class recall and cost."""
     rows = []
     for run in runs:
-        private = run["splits"]["PrivateTest"]
+        private = _test_metrics(run)  # PrivateTest; another data set's own split
         cost = run["cost"]
         low, high = private["accuracy_ci95"]
         row = {
             "method": run["method"],
             "dataset": run.get("dataset", "FER2013"),
+            "seed": run.get("seed"),
             "branch": run["branch"],
             "features": run["features"],
             "classifier": run["classifier"],
             "accuracy": private["accuracy"],
             "ci_low": low,
             "ci_high": high,
-            "public_accuracy": run["splits"]["PublicTest"]["accuracy"],
+            "public_accuracy": run["splits"].get("PublicTest", {}).get("accuracy"),
             "macro_f1": private["macro_f1"],
         }
         for name in CLASSES:
             row[f"recall_{name}"] = private["per_class"][name]["recall"]
         row.update({
-            "train_seconds": cost["train_seconds"],
+            # a resumed CNN's fit() only timed its last leg; its epochs' own clock covers all
+            "train_seconds": (None if cost.get("train_seconds") is None
+                              else max(cost["train_seconds"], cost.get("epoch_seconds_total") or 0.0)),
             "feature_ms_per_image": cost.get("feature_ms_per_image"),
-            "ms_per_image_batch": cost["inference_ms_per_image_batch"],
-            "ms_single_image": cost["inference_ms_single_image"],
+            "ms_per_image_batch": cost.get("inference_ms_per_image_batch"),
+            "ms_single_image": cost.get("inference_ms_single_image"),
             "n_parameters": cost.get("n_parameters"),
-            "flops": cost.get("flops"),
+            "flops": cost.get("flops_per_prediction", cost.get("flops")),
             "model_bytes": cost.get("model_bytes"),
             "peak_rss_mb": cost.get("peak_rss_mb"),
+            "epochs_trained": cost.get("epochs_trained"),
             "n_test": private["n"],
             "run": run["path"],
         })
         rows.append(row)
-    frame = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def aggregate_seeds(per_run: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, dataset): means over seeds, with the spread of accuracy.
+
+    ``accuracy_std`` is the sample standard deviation over seeds (NaN for one seed);
+    ``run`` is the lowest seed's run, the one figures show.
+    """
+    rows = []
+    for (_, _), group in per_run.groupby(["method", "dataset"], sort=False):
+        group = group.sort_values("seed", na_position="first")
+        row = group.iloc[0].to_dict()
+        for column in group.columns:
+            if column in ("seed", "n_test") or not pd.api.types.is_numeric_dtype(group[column]):
+                continue
+            row[column] = group[column].mean()
+        row["accuracy_std"] = group["accuracy"].std(ddof=1) if len(group) > 1 else np.nan
+        row["n_seeds"] = len(group)
+        row["seeds"] = " ".join(str(s) for s in group["seed"])
+        row["runs"] = list(group["run"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def comparison_frame(runs: list[dict], claims: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per method and data set (seeds averaged), sorted by branch then accuracy."""
+    frame = run_frame(runs)
     if frame.empty:
         return frame
+    frame = aggregate_seeds(frame)
+    claims = primary_claims() if claims is None else claims
+    frame["claimed"] = [claims.get(m) if d == "FER2013" else None
+                        for m, d in zip(frame["method"], frame["dataset"])]
     frame["_order"] = frame["branch"].map(BRANCH_ORDER).fillna(9)
     frame = frame.sort_values(["dataset", "_order", "accuracy"], ascending=[True, True, False])
     return frame.drop(columns="_order").reset_index(drop=True)
@@ -114,12 +150,20 @@ def _bytes(x) -> str:
     return f"{x:.0f} B"
 
 
-def _seconds(x: float) -> str:
+def _seconds(x: float | None) -> str:
+    if x is None or pd.isna(x):
+        return "-"
     if x >= 3600:
         return f"{x / 3600:.1f} h"
     if x >= 60:
         return f"{x / 60:.1f} min"
     return f"{x:.1f} s"
+
+
+def _accuracy_cell(row) -> str:
+    if row.n_seeds > 1:
+        return f"{_pct(row.accuracy)} ± {_pct(row.accuracy_std)} ({row.n_seeds} seeds)"
+    return f"{_pct(row.accuracy)} [{_pct(row.ci_low)}, {_pct(row.ci_high)}]"
 
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -129,10 +173,9 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
         "Branch": frame["branch"],
         "Features": frame["features"],
         "Classifier / architecture": frame["classifier"],
-        "Acc. % [95% CI]": [
-            f"{_pct(a)} [{_pct(lo)}, {_pct(hi)}]"
-            for a, lo, hi in zip(frame["accuracy"], frame["ci_low"], frame["ci_high"])
-        ],
+        "Acc. %": [_accuracy_cell(row) for row in frame.itertuples()],
+        "Claimed %": [_num(None if x is None or pd.isna(x) else 100 * x, "{:.1f}")
+                      for x in frame["claimed"]],
         "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
     })
     for name in CLASSES:
@@ -141,8 +184,14 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["ms/img (256)"] = [_num(x, "{:.3g}") for x in frame["ms_per_image_batch"]]
     out["ms/img (1)"] = [_num(x, "{:.3g}") for x in frame["ms_single_image"]]
     out["Params"] = [_count(x) for x in frame["n_parameters"]]
+    out["FLOPs"] = [_count(x) for x in frame["flops"]]
     out["Size"] = [_bytes(x) for x in frame["model_bytes"]]
     return out
+
+
+def _fer_n(frame: pd.DataFrame) -> str:
+    fer = frame[frame["dataset"] == "FER2013"]
+    return str(int(fer["n_test"].iloc[0])) if len(fer) else "-"
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
@@ -158,10 +207,16 @@ def to_markdown(frame: pd.DataFrame) -> str:
         "# Comparison on FER2013 PrivateTest" if datasets == ["FER2013"] else "# Comparison",
         "",
         "Generated by `make table` from the run folders under `runs/` beside this file "
-        "(latest run per method). "
+        "(latest run per method and seed). "
         "Fit on Training, chosen on PublicTest, reported on PrivateTest "
-        f"(n = {int(frame['n_test'].iloc[0])} for FER2013). Accuracy interval: 95% bootstrap. "
-        f"{recall_key}. ms/img: inference per image in a batch of 256 and for a single image.",
+        f"(n = {_fer_n(frame)} for FER2013; rows of other data sets: their whole labelled "
+        "folder). Acc.: PrivateTest accuracy with its "
+        "95% bootstrap interval for one run, or mean ± standard deviation over seeds (each seed's "
+        "run is listed in `runs.csv`). Claimed: the source document's own number for the same "
+        "system, under its own protocol (see `claims.md`). "
+        f"{recall_key}. Train: training wall time. ms/img: inference per image in a batch of 256 "
+        "and for a single image (classical rows include feature extraction). FLOPs: "
+        "multiply-adds x 2 per prediction (test-time flip counted).",
         "",
         *lines,
         "",
@@ -173,15 +228,16 @@ _TEX_ESCAPE = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
 
 def to_latex(frame: pd.DataFrame) -> str:
     shown = display_frame(frame).drop(columns=["Branch"])
-    shown["Acc. % [95% CI]"] = [s.replace("[", "{\\scriptsize[").replace("]", "]}")
-                                for s in shown["Acc. % [95% CI]"]]
+    shown["Acc. %"] = [s.replace("[", "{\\scriptsize[").replace("]", "]}")
+                       for s in shown["Acc. %"]]
     columns = [c.translate(_TEX_ESCAPE) for c in shown.columns]
     spec = "lll" + "r" * (len(columns) - 3)
     lines = [
         "% Generated by `make table`; needs \\usepackage{booktabs,graphicx}.",
         "\\begin{table}[t]",
         "\\centering",
-        "\\caption{FER2013 PrivateTest: accuracy (95\\% bootstrap interval), macro-F1, "
+        "\\caption{FER2013 PrivateTest: accuracy (95\\% bootstrap interval, or mean $\\pm$ sd over "
+        "seeds), the source's claimed accuracy, macro-F1, "
         "per-class recall (\\%) and cost of every method.}",
         "\\label{tab:fer-comparison}",
         "\\resizebox{\\textwidth}{!}{%",
@@ -195,15 +251,16 @@ def to_latex(frame: pd.DataFrame) -> str:
         if previous_branch is not None and branch != previous_branch:
             lines.append("\\midrule")
         previous_branch = branch
-        cells = [str(v) if "scriptsize" in str(v) else str(v).translate(_TEX_ESCAPE)
-                 for v in row]
+        cells = [(str(v) if "scriptsize" in str(v) else str(v).translate(_TEX_ESCAPE))
+                 .replace("±", "$\\pm$") for v in row]
         lines.append(" & ".join(cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}}", "\\end{table}", ""]
     return "\n".join(lines)
 
 
 def write_table(results_dir: str | Path) -> list[Path]:
-    """Write ``comparison.{md,csv,tex}`` and ``confusion_matrices.png``; return the paths."""
+    """Write ``comparison.{md,csv,tex}``, ``runs.csv``, ``claims.md`` and
+    ``confusion_matrices.png``; return the paths."""
     results_dir = Path(results_dir)
     runs = latest_runs(collect_runs(results_dir))
     if not runs:
@@ -212,22 +269,44 @@ def write_table(results_dir: str | Path) -> list[Path]:
             "(e.g. `python -m experiments run majority`)"
         )
     frame = comparison_frame(runs)
-    paths = [results_dir / f"comparison.{ext}" for ext in ("md", "csv", "tex")]
+    paths = [results_dir / name for name in
+             ("comparison.md", "comparison.csv", "comparison.tex", "runs.csv", "claims.md")]
     atomic.write_text(paths[0], to_markdown(frame))
-    csv_frame = frame.assign(run=[str(Path(p).relative_to(results_dir)) if _inside(p, results_dir)
-                                  else p for p in frame["run"]])
-    atomic.atomic_write(paths[1], lambda fh: csv_frame.to_csv(fh, index=False, float_format="%.6g"))
+    relative = _relative_to(results_dir)
+    csv_frame = frame.assign(run=frame["run"].map(relative),
+                             runs=[";".join(map(relative, rs)) for rs in frame["runs"]])
+    _write_csv(paths[1], csv_frame)
     atomic.write_text(paths[2], to_latex(frame))
+    per_run = run_frame(runs)
+    _write_csv(paths[3], per_run.assign(run=per_run["run"].map(relative))
+               .sort_values(["dataset", "method", "seed"]))
+    atomic.write_text(paths[4], "# Claims of the source documents, checked\n\n"
+                      "Generated by `make table` from `experiments/claims.toml` and the runs. "
+                      "Measured: FER2013 PrivateTest accuracy, mean over seeds.\n\n"
+                      + claims_markdown(claims_frame(load_claims(), frame)))
     figure = results_dir / "confusion_matrices.png"
     items = [
         (f"{r.method} ({_pct(r.accuracy)}%)" if r.dataset == "FER2013"
          else f"{r.method} on {r.dataset} ({_pct(r.accuracy)}%)",
-         np.array(next(run for run in runs if run["path"] == r.run)
-                  ["splits"]["PrivateTest"]["confusion"]))
+         np.array(_test_metrics(next(run for run in runs if run["path"] == r.run))["confusion"]))
         for r in frame.itertuples()
     ]
     confusion_grid(figure, items)
     return [*paths, figure]
+
+
+def _test_metrics(run: dict) -> dict:
+    return run["splits"][run.get("test_split", "PrivateTest")]
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    atomic.atomic_write(path, lambda fh: frame.to_csv(fh, index=False, float_format="%.6g"))
+
+
+def _relative_to(root: Path):
+    def relative(path: str) -> str:
+        return str(Path(path).relative_to(root)) if _inside(path, root) else path
+    return relative
 
 
 def _inside(path: str, root: Path) -> bool:

@@ -1,0 +1,137 @@
+"""Trained models by method name: find, load and ship them.
+
+A run keeps its fitted model in ``results/runs/<method>/<run-id>/model/`` (not committed:
+too large for some methods). ``ship`` copies one run's model to
+``results/models/<method>/`` (committed), with ``shipped.json`` naming the run, its
+PublicTest and PrivateTest accuracy and the size, so users can predict without training.
+Loading prefers the newest local run's model and falls back to the shipped one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from experiments import atomic
+from experiments.cost import size_on_disk
+from experiments.harness import DEFAULT_RESULTS
+from experiments.method import Method, UnknownMethodError, available_methods
+
+SHIPPED = "models"
+SHIPPED_META = "shipped.json"
+
+
+class NotTrainedError(FileNotFoundError):
+    """A known method with no trained model on disk."""
+
+
+def train_command(name: str) -> str:
+    """The make target that trains ``name`` on the full data."""
+    if name in available_methods("cnn"):
+        return f"make cnn MODEL={name} DATA=<path to FER2013>"
+    return f"make run METHOD={name} DATA=<path to FER2013>"
+
+
+def _check_known(name: str) -> None:
+    known = available_methods()
+    if name not in known:
+        raise UnknownMethodError(f"unknown method {name!r}; known methods: {', '.join(known)}")
+
+
+def _fer_runs_with_model(name: str, results_dir: Path) -> list[Path]:
+    runs = []
+    for metrics_file in sorted((results_dir / "runs" / name).glob("*/metrics.json")):
+        folder = metrics_file.parent
+        if folder.name.startswith(".") or not (folder / "model").is_dir():
+            continue
+        metrics = json.loads(metrics_file.read_text())
+        if metrics.get("dataset", "FER2013") == "FER2013" and not metrics.get("per_class_subset"):
+            runs.append(folder)
+    return runs
+
+
+def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
+    """The folder holding ``name``'s model: the newest full-data run's, else the shipped one."""
+    _check_known(name)
+    results_dir = Path(results_dir)
+    runs = _fer_runs_with_model(name, results_dir)
+    if runs:
+        return runs[-1] / "model"
+    shipped = results_dir / SHIPPED / name
+    if (shipped / SHIPPED_META).exists():
+        return shipped
+    raise NotTrainedError(f"method {name!r} has no trained model under {results_dir}/runs/{name}/ "
+                          f"or {results_dir}/{SHIPPED}/{name}/; train it with: {train_command(name)}")
+
+
+def load_method(path: str | Path) -> Method:
+    """A fitted method from a model folder (``model.keras`` for CNNs, ``model.joblib`` else)."""
+    path = Path(path)
+    if (path / "model.keras").exists():
+        from cnn.methods import CnnMethod
+
+        return CnnMethod.load(path)
+    if (path / "model.joblib").exists():
+        import joblib
+
+        return joblib.load(path / "model.joblib")
+    raise NotTrainedError(f"{path} holds no model.keras or model.joblib")
+
+
+def load_trained(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Method:
+    """The fitted method ``name``, ready for ``predict_proba``."""
+    return load_method(find_model(name, results_dir))
+
+
+def shipped_models(results_dir: str | Path = DEFAULT_RESULTS) -> dict[str, dict]:
+    """Method name -> ``shipped.json`` of every shipped model."""
+    found = {}
+    for meta in sorted((Path(results_dir) / SHIPPED).glob(f"*/{SHIPPED_META}")):
+        found[meta.parent.name] = json.loads(meta.read_text())
+    return found
+
+
+def default_model(results_dir: str | Path = DEFAULT_RESULTS) -> str:
+    """The shipped model with the best PublicTest accuracy (chosen on PublicTest, as always)."""
+    shipped = shipped_models(results_dir)
+    if not shipped:
+        raise NotTrainedError(f"no shipped model under {Path(results_dir) / SHIPPED}; train one "
+                              f"({train_command('best_small')}) and ship it "
+                              "(python -m experiments ship best_small), or name a method")
+    return max(shipped, key=lambda name: shipped[name]["publictest_accuracy"])
+
+
+def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0) -> Path:
+    """Copy the newest full-data run's model of ``name`` to ``results/models/<name>/``."""
+    _check_known(name)
+    results_dir = Path(results_dir)
+    runs = _fer_runs_with_model(name, results_dir)
+    if not runs:
+        raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
+                              f"{train_command(name)}")
+    run = runs[-1]
+    files = sorted(p for p in (run / "model").iterdir() if p.is_file())
+    size = size_on_disk(files)
+    if size > max_mb * 1024**2:
+        raise ValueError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
+                         "allowed for committed models")
+    metrics = json.loads((run / "metrics.json").read_text())
+    target = results_dir / SHIPPED / name
+    staging = target.with_name(f".{name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for file in files:
+        shutil.copyfile(file, staging / file.name)
+    atomic.write_json(staging / SHIPPED_META, {
+        "method": name,
+        "run": str(run.relative_to(results_dir)) if run.is_relative_to(results_dir) else str(run),
+        "publictest_accuracy": metrics["splits"]["PublicTest"]["accuracy"],
+        "privatetest_accuracy": metrics["splits"]["PrivateTest"]["accuracy"],
+        "files": {file.name: file.stat().st_size for file in files},
+        "bytes": size,
+    })
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    return target
