@@ -35,9 +35,15 @@ def draw_confusion(ax, confusion: np.ndarray, title: str, *, counts: bool = True
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
     """Save atomically (the format follows the file's extension) and close."""
-    suffix = os.path.splitext(str(path))[1]
-    with atomic_path(path, suffix=suffix) as tmp:
-        fig.savefig(tmp, dpi=kwargs.pop("dpi", 150), bbox_inches="tight", **kwargs)
+    save_figures(fig, [path], **kwargs)
+
+
+def save_figures(fig, paths: list[str | os.PathLike], dpi: int = 150) -> None:
+    """Save one figure in several formats (e.g. PNG and PDF), each atomically; then close."""
+    for path in paths:
+        suffix = os.path.splitext(str(path))[1]
+        with atomic_path(path, suffix=suffix) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
 

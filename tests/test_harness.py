@@ -93,15 +93,17 @@ def test_table_gathers_all_methods(tmp_path, data):
     for name in ("majority", "stratified", "majority"):
         run_method(RunConfig(name, results_dir=tmp_path, n_boot=50), data)
     paths = write_table(tmp_path)
-    assert [p.name for p in paths] == ["comparison.md", "comparison.csv", "comparison.tex",
-                                       "confusion_matrices.png"]
+    assert [p.name for p in paths][:6] == ["comparison.md", "comparison.csv", "comparison.tex",
+                                           "runs.csv", "claims.md", "confusion_matrices.png"]
+    assert not (tmp_path / "significance.md").exists()  # reference rows only: nothing to test
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 2  # seed 0 of each; the older majority run is replaced
     frame = pd.read_csv(tmp_path / "comparison.csv")
     assert sorted(frame["method"]) == ["majority", "stratified"]  # latest run per method
     assert frame.loc[frame["method"] == "majority", "accuracy"].item() == pytest.approx(3 / 17, abs=1e-6)
     markdown = (tmp_path / "comparison.md").read_text()
     assert "| majority | reference |" in markdown and "17.6 [" in markdown
     tex = (tmp_path / "comparison.tex").read_text()
-    assert "\\toprule" in tex and "\\bottomrule" in tex and "Acc. \\% [95\\% CI]" in tex
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "Acc. \\%" in tex
     assert tex.count("\\\\") == 3  # header + two rows
     assert (tmp_path / "confusion_matrices.png").stat().st_size > 1000
 

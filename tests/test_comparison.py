@@ -1,0 +1,106 @@
+"""Statistics of the comparison: seeds aggregated, McNemar, paired bootstrap, Pareto front,
+the claims file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.claims import claims_frame, load_claims, primary_claims
+from experiments.data import CLASSES
+from experiments.figures import pareto_front
+from experiments.significance import chosen_methods, mcnemar_exact, paired_bootstrap
+from experiments.table import comparison_frame, latest_runs
+
+
+def _run(method: str, seed: int, accuracy: float, run_id: str, branch: str = "cnn",
+         public: float = 0.5) -> dict:
+    per_class = {c: {"recall": accuracy, "precision": accuracy, "f1": accuracy, "support": 10}
+                 for c in CLASSES}
+    split = {"n": 100, "accuracy": accuracy, "accuracy_ci95": [accuracy - 0.05, accuracy + 0.05],
+             "macro_f1": accuracy, "per_class": per_class, "confusion": np.eye(7, dtype=int).tolist()}
+    return {"method": method, "run_id": run_id, "dataset": "FER2013", "branch": branch,
+            "features": "pixels", "classifier": method, "seed": seed,
+            "splits": {"PublicTest": {**split, "accuracy": public}, "PrivateTest": split},
+            "cost": {"train_seconds": 100.0 * (seed + 1), "epoch_seconds_total": 150.0,
+                     "inference_ms_per_image_batch": 1.0, "inference_ms_single_image": 5.0,
+                     "n_parameters": 1000, "flops": 2000},
+            "path": f"runs/{method}/{run_id}"}
+
+
+def test_seeds_are_averaged_and_the_spread_reported():
+    runs = [_run("net", 0, 0.60, "a-seed0"), _run("net", 1, 0.64, "b-seed1"),
+            _run("net", 2, 0.62, "c-seed2"), _run("net", 0, 0.50, "0-seed0"),  # older seed 0
+            _run("other", 0, 0.55, "d-seed0")]
+    latest = latest_runs(runs)
+    assert len(latest) == 4  # the older seed-0 run of "net" is replaced by the newer one
+    frame = comparison_frame(latest, claims={"net": 0.7})
+    net = frame[frame["method"] == "net"].iloc[0]
+    assert net["accuracy"] == pytest.approx(0.62)
+    assert net["accuracy_std"] == pytest.approx(0.02)  # sample sd of 0.60, 0.62, 0.64
+    assert net["n_seeds"] == 3 and net["seeds"] == "0 1 2"
+    assert net["claimed"] == 0.7
+    assert net["train_seconds"] == pytest.approx((150 + 200 + 300) / 3)  # resumed runs: epochs' clock
+    assert net["run"] == "runs/net/a-seed0"  # figures show the lowest seed
+    other = frame[frame["method"] == "other"].iloc[0]
+    assert other["n_seeds"] == 1 and np.isnan(other["accuracy_std"])
+    assert pd.isna(other["claimed"])
+
+
+def test_mcnemar_matches_the_exact_binomial_by_hand():
+    # a right / b wrong on 10 images, the reverse on 2: p = 2 * P(X <= 2 | 12, 1/2) = 158/4096
+    a = np.array([1] * 10 + [0] * 2 + [1] * 5 + [0] * 7, bool)
+    b = np.array([0] * 10 + [1] * 2 + [1] * 5 + [0] * 7, bool)
+    result = mcnemar_exact(a, b)
+    assert (result["a_only"], result["b_only"]) == (10, 2)
+    assert result["p_value"] == pytest.approx(158 / 4096)
+    assert mcnemar_exact(a, a)["p_value"] == pytest.approx(1.0)
+
+
+def test_paired_bootstrap_interval():
+    a = np.array([1, 1, 1, 0] * 25, bool)
+    same = paired_bootstrap(a, a)
+    assert same == {"difference": 0.0, "ci_low": 0.0, "ci_high": 0.0}  # pairing kept
+    b = np.array([1, 0, 1, 0] * 25, bool)  # a is right on 25 more images, never worse
+    result = paired_bootstrap(a, b, n_boot=500, seed=1)
+    assert result["difference"] == pytest.approx(0.25)
+    assert 0.15 < result["ci_low"] < 0.25 < result["ci_high"] < 0.35
+    assert paired_bootstrap(a, b, n_boot=500, seed=1) == result  # seeded
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_bootstrap(a, b[:-1])
+
+
+def test_pareto_front_on_a_small_example():
+    cost = np.array([1.0, 2.0, 3.0, 4.0, 2.0, 5.0])
+    accuracy = np.array([0.3, 0.5, 0.4, 0.7, 0.5, 0.7])
+    # 2 is beaten by 1 (cheaper, better); 5 by 3 (cheaper, equal); 1 and 4 tie exactly
+    assert pareto_front(cost, accuracy).tolist() == [0, 1, 4, 3]
+
+
+def test_compared_methods_are_chosen_on_publictest():
+    frame = pd.DataFrame({
+        "method": ["majority", "svm", "tree", "cnn_a", "cnn_b"],
+        "dataset": ["FER2013"] * 5,
+        "branch": ["reference", "classical", "classical", "cnn", "cnn"],
+        "public_accuracy": [0.9, 0.60, 0.50, 0.55, 0.65],
+        "accuracy": [0.2, 0.10, 0.90, 0.99, 0.10],  # PrivateTest must not matter
+    })
+    assert chosen_methods(frame, top=2) == ["cnn_b", "svm"]
+    assert chosen_methods(frame, top=4) == ["cnn_b", "svm", "cnn_a", "tree"]
+
+
+def test_claims_file_is_valid_and_checked(tmp_path):
+    claims = load_claims()
+    assert {c.method for c in claims if c.primary} >= {"thesis_tiny", "ua_a", "ua_c", "nn_model1",
+                                                        "nn_model2", "bauman_4conv", "mini_xception"}
+    assert primary_claims(claims)["thesis_tiny"] == pytest.approx(0.781)
+    comparison = pd.DataFrame({"method": ["thesis_tiny"], "dataset": ["FER2013"], "accuracy": [0.55]})
+    frame = claims_frame(claims, comparison)
+    row = frame[frame["method"] == "thesis_tiny"].iloc[0]
+    assert row["gap"] == pytest.approx(0.55 - 0.781) and "split" in row["note"]
+    assert frame[frame["method"] == "ua_a"].iloc[0]["note"] == "not run yet"
+    bad = tmp_path / "claims.toml"
+    bad.write_text('[[claim]]\nsource="x"\nsystem="y"\nmethod=""\nclaimed=64\nprotocol="p"\nwhy="w"\n')
+    with pytest.raises(ValueError, match=r"claim #1 \(y\): claimed=64"):
+        load_claims(bad)
