@@ -22,6 +22,7 @@ from features.landmarks import LEFT_EYE, RIGHT_EYE, detect_landmarks, landmarks_
 DETECTORS = ("haar", "dlib")
 NORMALISATIONS = ("equalize", "gamma", "none")
 FER_SIZE = 48
+DLIB_MIN_SCORE = 0.3
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,13 @@ def detect_boxes(grey: np.ndarray, detector: str = "haar", min_size: int = 40
                                          minSize=(min_size, min_size))
         boxes = [tuple(int(v) for v in box) for box in found]
     elif detector == "dlib":
-        rects = _dlib_models()[0](grey, 0 if min(grey.shape) >= 160 else 1)
-        boxes = [(r.left(), r.top(), r.width(), r.height()) for r in rects
-                 if min(r.width(), r.height()) >= min_size]
+        # detection score above 0.3 rather than dlib's 0: borderline windows on clothing
+        # and background (scores near 0) are not faces
+        # dlib's window is 80 px: upsample once in images up to 640 px so smaller faces count
+        upsample = 1 if max(grey.shape) <= 640 else 0
+        rects, scores, _ = _dlib_models()[0].run(grey, upsample, 0.0)
+        boxes = [(r.left(), r.top(), r.width(), r.height()) for r, score in zip(rects, scores)
+                 if score >= DLIB_MIN_SCORE and min(r.width(), r.height()) >= min_size]
     else:
         raise ValueError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
     return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)

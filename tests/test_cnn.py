@@ -248,6 +248,11 @@ def test_saved_model_reloads_with_the_same_predictions(tmp_path, data):
     reloaded = keras.saving.load_model(files[0])
     again = reloaded.predict(test.images[..., None].astype(np.float32), verbose=0)
     np.testing.assert_allclose(again, proba, atol=1e-6)
+    from experiments.models import load_method
+
+    loaded = load_method(tmp_path / "model")  # what predict and evaluate use
+    np.testing.assert_allclose(loaded.predict_proba(test.images), proba, atol=1e-6)
+    assert loaded.architecture == "thesis_tiny" and loaded.branch == "cnn"
     assert method.n_parameters() == N_PARAMETERS["thesis_tiny"]
     assert method.cost_details()["flops"] == count_flops(build_model("thesis_tiny"))
 

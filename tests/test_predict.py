@@ -1,0 +1,149 @@
+"""Faces in real photos, predict on images and videos, evaluate on a labelled folder, errors."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+
+from experiments.cli import main
+from experiments.data import CLASSES, load_fer2013
+from experiments.evaluate import canonical_class, scan_labelled_folder
+from experiments.harness import RunConfig, run_method
+from experiments.models import find_model, load_trained, ship
+from features.faces import FER_SIZE, find_faces
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """A portrait photo that scikit-image ships (BGR, 512x512)."""
+    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture
+def results(tmp_path, csv_file):
+    """A results folder with one trained method (the majority guess: fast, deterministic)."""
+    folder = tmp_path / "results"
+    run_method(RunConfig("majority", results_dir=folder, n_boot=20), load_fer2013(csv_file))
+    return folder
+
+
+@pytest.mark.parametrize("detector", ["haar", "dlib"])
+def test_one_face_in_a_portrait(astronaut, detector):
+    faces = find_faces(astronaut, detector)
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    assert 150 < x + w / 2 < 260 and 80 < y + h / 2 < 170  # the astronaut's face
+    assert faces[0].crop.shape == (FER_SIZE, FER_SIZE) and faces[0].crop.dtype == np.uint8
+    assert faces[0].aligned
+
+
+def test_blank_image_has_no_face():
+    assert find_faces(np.full((240, 320, 3), 128, np.uint8), "haar") == []
+    assert find_faces(np.zeros((240, 320), np.uint8), "dlib") == []
+
+
+def test_predict_portrait_prints_box_and_probabilities(tmp_path, results, astronaut, capsys):
+    photo = tmp_path / "portrait.jpg"
+    cv2.imwrite(str(photo), astronaut)
+    out, annotated = tmp_path / "faces.json", tmp_path / "annotated"
+    code = main(["predict", str(photo), "--model", "majority", "--results", str(results),
+                 "--out", str(out), "--annotate", str(annotated)])
+    assert code == 0
+    assert "portrait.jpg  face 0 at (" in capsys.readouterr().out
+    records = json.loads(out.read_text())
+    assert len(records) == 1
+    probabilities = np.array([records[0][f"p_{c}"] for c in CLASSES])
+    assert probabilities.min() >= 0 and probabilities.sum() == pytest.approx(1, abs=1e-5)
+    assert records[0]["label"] == CLASSES[int(probabilities.argmax())]
+    drawn = cv2.imread(str(annotated / "portrait_annotated.png"))
+    assert drawn.shape == astronaut.shape and not np.array_equal(drawn, astronaut)
+
+
+def test_no_face_unreadable_and_unsupported_files(tmp_path, results, capsys):
+    blank, broken, text = tmp_path / "blank.png", tmp_path / "broken.jpg", tmp_path / "notes.txt"
+    cv2.imwrite(str(blank), np.full((200, 200), 200, np.uint8))
+    broken.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    text.write_text("hello")
+    args = ["--model", "majority", "--results", str(results)]
+    assert main(["predict", str(blank), *args]) == 3
+    assert f"no face found in {blank}" in capsys.readouterr().err
+    assert main(["predict", str(broken), *args]) == 1
+    assert "broken.jpg: cannot read it as an image" in capsys.readouterr().err
+    assert main(["predict", str(text), *args]) == 1
+    assert "unsupported file type .txt" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "missing.png"), *args]) == 1
+    assert "missing.png: no such file or folder" in capsys.readouterr().err
+
+
+def test_unknown_and_untrained_models(tmp_path, results, astronaut, capsys):
+    photo = tmp_path / "portrait.png"
+    cv2.imwrite(str(photo), astronaut)
+    assert main(["predict", str(photo), "--model", "nope", "--results", str(results)]) == 2
+    assert "unknown method 'nope'" in capsys.readouterr().err
+    assert main(["predict", str(photo), "--model", "thesis_tiny", "--results", str(results)]) == 2
+    assert "make cnn MODEL=thesis_tiny" in capsys.readouterr().err
+    assert main(["predict", str(photo), "--results", str(tmp_path / "empty")]) == 2
+    assert "no shipped model" in capsys.readouterr().err
+
+
+def test_video_round_trip(tmp_path, results, astronaut):
+    video = tmp_path / "clip.mp4"
+    frame = cv2.resize(astronaut, (320, 320), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 320))
+    for shift in range(6):
+        writer.write(np.roll(frame, 4 * shift, axis=1))
+    writer.release()
+    out = tmp_path / "faces.csv"
+    assert main(["predict", str(video), "--model", "majority", "--results", str(results), "--quiet",
+                 "--out", str(out), "--annotate", str(tmp_path / "ann")]) == 0
+    records = pd.read_csv(out)
+    assert records["frame"].tolist() == list(range(6))  # one face per frame
+    capture = cv2.VideoCapture(str(tmp_path / "ann" / "clip_annotated.mp4"))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames == 6
+
+
+def test_ship_and_load(results):
+    shipped = ship("majority", results)
+    meta = json.loads((shipped / "shipped.json").read_text())
+    assert meta["method"] == "majority" and meta["bytes"] > 0
+    assert find_model("majority", results).parent.parent.name == "majority"  # the run's model first
+    proba = load_trained("majority", results).predict_proba(np.zeros((2, 48, 48), np.uint8))
+    assert proba.shape == (2, 7)
+
+
+def test_class_folder_synonyms():
+    assert [canonical_class(n) for n in ("Anger", "HAPPINESS", "sadness", "Surprised", "neutrality",
+                                         "fearful", "disgusted", "3_happy", "contempt")] == \
+        ["angry", "happy", "sad", "surprise", "neutral", "fear", "disgust", "happy", None]
+
+
+def test_evaluate_a_labelled_folder(tmp_path, results, capsys):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "toy"
+    counts = {"Happiness": 3, "ANGER": 2, "Contempt": 2}
+    for folder, n in counts.items():
+        (root / folder).mkdir(parents=True)
+        for i in range(n):
+            cv2.imwrite(str(root / folder / f"{i}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    scanned = scan_labelled_folder(root)
+    assert scanned.folders == {"ANGER": "angry", "Contempt": None, "Happiness": "happy"}
+    assert sorted(scanned.labels.tolist()) == [0, 0, 3, 3, 3]
+    assert scanned.left_out == {"Contempt": 2}
+    assert main(["evaluate", str(root), "--name", "Toy", "--model", "majority",
+                 "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    # the majority class of the synthetic training data is disgust: nothing right here
+    assert "majority on Toy: accuracy 0.00%" in out and "on 5 of 5 images" in out
+    assert "left out: class folder 'Contempt' (2 images)" in out
+    assert main(["table", "--results", str(results)]) == 0
+    table = pd.read_csv(results / "comparison.csv")
+    assert set(table["dataset"]) == {"FER2013", "Toy"}
+    assert table.loc[table["dataset"] == "Toy", "n_test"].item() == 5
