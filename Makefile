@@ -7,7 +7,13 @@
 #   make features         time landmark + HOG + Gabor extraction over all images, cold and warm
 #   make baselines        the whole classical grid (features x classifiers), then the table
 #   make cnn [MODEL=name] train one CNN (best_small by default); make cnns: the source CNNs
-#   make table            results/comparison.{md,csv,tex} + confusion figure
+#   make table            comparison, claims and significance tables + figures (results/)
+#   make detectors        measure the face detectors for `predict` (results/detectors.md)
+#   make ship             copy the trained small models to results/models/ (committed)
+#   make report           results/README.md, the chapter's answer, from the runs
+#   make all              everything above that trains, resuming what is done; then report
+#   make evaluate FOLDER=path NAME=name [MODEL=]   a labelled folder (cross-data-set row)
+# SEEDS="0 1 2" repeats every seeded method (baselines, cnn, cnns) once per seed.
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
 # results/quick/ so that quick numbers never mix with the committed full-data results.
 
@@ -16,6 +22,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?=
 SEED   ?= 0
+SEEDS  ?= $(SEED)
 QUICK  ?=
 SUBSET ?= 100
 RESULTS ?= $(if $(QUICK),results/quick,results)
@@ -24,7 +31,8 @@ DATA_ARG   = $(if $(DATA),--data $(DATA))
 SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
-.PHONY: setup test lint data-info methods run reference features baselines cnn cnns table clean-cache
+.PHONY: setup test lint data-info methods run reference features baselines cnn cnns table \
+        detectors ship report evaluate all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -52,8 +60,10 @@ run: setup
 	$(FER) run $(METHOD) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
 
 reference: setup
-	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
-	$(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
+	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed 0 --results $(RESULTS) --skip-done
+	@set -e; for seed in $(SEEDS); do \
+	  $(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done
 
 # time the extraction of all three feature families over every image (cold, then warm)
 features: setup
@@ -64,29 +74,60 @@ features: setup
 # JOBS methods at a time: 1 for full runs (honest timings), 2 for QUICK runs.
 JOBS ?= $(if $(QUICK),2,1)
 baselines: setup
-	$(FER) methods --branch classical --names | xargs -P $(JOBS) -I{} \
-	  $(FER) run {} $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done
+	@set -e; for seed in $(SEEDS); do \
+	  $(FER) methods --branch classical --names | xargs -P $(JOBS) -I{} \
+	    $(FER) run {} $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done
 	$(FER) table --results $(RESULTS)
 
 # CNN branch: `make cnn` trains best_small, `make cnn MODEL=<name>` another architecture,
-# `make cnns` every source architecture; QUICK=1 caps training at CNN_QUICK_EPOCHS epochs.
+# `make cnns` every source architecture, each capped at SOURCE_CNN_MINUTES of training
+# (their recipes ask for 30-200 epochs: hours to days on 2 CPU cores; the cap is recorded
+# in each run's manifest). QUICK=1 caps training at CNN_QUICK_EPOCHS epochs.
 MODEL ?= best_small
 CNN_QUICK_EPOCHS ?= 3
+SOURCE_CNN_MINUTES ?= 10
 CNN_ENV = $(if $(QUICK),FER_CNN_EPOCHS=$(CNN_QUICK_EPOCHS))
-SOURCE_CNNS = thesis_tiny ua_a ua_c nn_model1 nn_model2 bauman_4conv mini_xception
+SOURCE_CNNS = thesis_tiny bauman_4conv mini_xception nn_model1 ua_a nn_model2 ua_c
 
 cnn: setup
-	$(CNN_ENV) $(FER) run $(MODEL) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done
+	@set -e; for seed in $(SEEDS); do \
+	  $(CNN_ENV) $(FER) run $(MODEL) $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done
 	$(FER) table --results $(RESULTS)
 
 cnns: setup
-	@set -e; for m in $(SOURCE_CNNS); do \
-	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS) --skip-done; \
-	done
+	@set -e; for seed in $(SEEDS); do for m in $(SOURCE_CNNS); do \
+	  FER_CNN_MINUTES=$(SOURCE_CNN_MINUTES) $(CNN_ENV) \
+	    $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done; done
 	$(FER) table --results $(RESULTS)
 
 table: setup
 	$(FER) table --results $(RESULTS)
+
+detectors: setup
+	$(FER) detectors --model $(MODEL) $(DATA_ARG) --results $(RESULTS)
+
+# trained models small enough to commit (<= 8 MB each): see results/models/README.md
+SHIP ?= best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp
+ship: setup
+	$(FER) ship $(SHIP) --results $(RESULTS)
+
+evaluate: setup
+	@test -n "$(FOLDER)" -a -n "$(NAME)" || (echo "usage: make evaluate FOLDER=<labelled folder> NAME=<data set name> [MODEL=]" >&2; exit 2)
+	$(FER) evaluate $(FOLDER) --name $(NAME) --model $(MODEL) --results $(RESULTS)
+	$(FER) table --results $(RESULTS)
+
+report: setup
+	$(FER) report --results $(RESULTS)
+
+# the whole study, resuming whatever is already done; EVAL_FOLDER=... EVAL_NAME=... adds a
+# cross-data-set evaluation of best_small
+all: setup
+	$(MAKE) reference baselines cnn cnns
+	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS))
+	$(MAKE) detectors table report
 
 clean-cache:
 	rm -rf .cache

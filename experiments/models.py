@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from experiments import atomic
@@ -39,20 +40,24 @@ def _check_known(name: str) -> None:
         raise UnknownMethodError(f"unknown method {name!r}; known methods: {', '.join(known)}")
 
 
-def _fer_runs_with_model(name: str, results_dir: Path) -> list[Path]:
+def _fer_runs_with_model(name: str, results_dir: Path, subsets: bool = False) -> list[Path]:
+    """Runs of ``name`` on FER2013 that kept their model: full-data ones, or (``subsets``)
+    those on a stratified subset, oldest first."""
     runs = []
     for metrics_file in sorted((results_dir / "runs" / name).glob("*/metrics.json")):
         folder = metrics_file.parent
         if folder.name.startswith(".") or not (folder / "model").is_dir():
             continue
         metrics = json.loads(metrics_file.read_text())
-        if metrics.get("dataset", "FER2013") == "FER2013" and not metrics.get("per_class_subset"):
+        on_subset = bool(metrics.get("per_class_subset"))
+        if metrics.get("dataset", "FER2013") == "FER2013" and on_subset == subsets:
             runs.append(folder)
     return runs
 
 
 def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
-    """The folder holding ``name``'s model: the newest full-data run's, else the shipped one."""
+    """The folder holding ``name``'s model: the newest full-data run's, else the shipped one,
+    else the newest subset run's (with a warning)."""
     _check_known(name)
     results_dir = Path(results_dir)
     runs = _fer_runs_with_model(name, results_dir)
@@ -61,6 +66,10 @@ def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     shipped = results_dir / SHIPPED / name
     if (shipped / SHIPPED_META).exists():
         return shipped
+    quick = _fer_runs_with_model(name, results_dir, subsets=True)
+    if quick:  # e.g. results/quick/: better than nothing, and said so
+        print(f"warning: {name} was trained on a subset only ({quick[-1]})", file=sys.stderr)
+        return quick[-1] / "model"
     raise NotTrainedError(f"method {name!r} has no trained model under {results_dir}/runs/{name}/ "
                           f"or {results_dir}/{SHIPPED}/{name}/; train it with: {train_command(name)}")
 

@@ -104,3 +104,28 @@ def test_claims_file_is_valid_and_checked(tmp_path):
     bad.write_text('[[claim]]\nsource="x"\nsystem="y"\nmethod=""\nclaimed=64\nprotocol="p"\nwhy="w"\n')
     with pytest.raises(ValueError, match=r"claim #1 \(y\): claimed=64"):
         load_claims(bad)
+
+
+def test_the_answer_is_written_from_the_numbers():
+    from experiments.report import answer
+
+    def row(method, branch, accuracy, public, ms, recall_sad):
+        recalls = {f"recall_{c}": 0.5 for c in CLASSES}
+        recalls["recall_sad"] = recall_sad
+        return {"method": method, "branch": branch, "dataset": "FER2013", "classifier": method,
+                "features": "pixels", "accuracy": accuracy, "public_accuracy": public,
+                "n_seeds": 1, "accuracy_std": np.nan, "ci_low": accuracy - 0.01,
+                "ci_high": accuracy + 0.01, "ms_per_image_batch": ms, "n_parameters": 1.5e6,
+                "model_bytes": 6 * 2**20, "train_seconds": 3000.0, **recalls}
+
+    frame = pd.DataFrame([row("svm", "classical", 0.637, 0.64, 12.0, 0.45),
+                          row("net", "cnn", 0.66, 0.67, 1.2, 0.55),
+                          row("net2", "cnn", 0.70, 0.60, 1.0, 0.5)])  # better on PrivateTest only
+    significance = pd.DataFrame([{"a": "svm", "b": "net", "ci_low": -0.04, "ci_high": -0.01,
+                                  "p_value": 0.001}])
+    text = answer(frame, significance)
+    assert "`net` (net), reaches 66.0%" in text and "`svm`" in text and "net2" not in text
+    assert "2.3 points more accurate" in text and "+1.0 to +4.0 points" in text
+    assert "p = 0.001: a significant difference" in text
+    assert "10.0x faster" in text and "higher on 1 of 7 classes" in text
+    assert "sad for the classical pipeline (45.0%)" in text

@@ -1,0 +1,157 @@
+"""``results/README.md``: the chapter's answer, written from the runs (no typed-in numbers).
+
+It gathers what ``make table`` writes (comparison, significance, claims, figures) and the
+detector benchmark, and states the answer: the best CNN against the best classical
+pipeline (both chosen on PublicTest), with the paired test on PrivateTest and the costs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from experiments import atomic
+from experiments.data import CLASSES
+from experiments.figures import best_by_branch
+from experiments.significance import significance_frame
+from experiments.table import collect_runs, comparison_frame, latest_runs
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _accuracy(row: pd.Series) -> str:
+    if row["n_seeds"] > 1:
+        return f"{_pct(row['accuracy'])} ± {100 * row['accuracy_std']:.1f} ({row['n_seeds']} seeds)"
+    return f"{_pct(row['accuracy'])} [95% CI {100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}]"
+
+
+def answer(frame: pd.DataFrame, significance: pd.DataFrame | None) -> str:
+    """A few sentences: who wins, by how much, how sure, at what cost."""
+    cnn, classical = best_by_branch(frame, "cnn"), best_by_branch(frame, "classical")
+    if cnn is None or classical is None:
+        return "Not answered yet: runs of both branches are needed (`make all`)."
+    diff = cnn["accuracy"] - classical["accuracy"]
+    sentences = [
+        f"The best landmark-free CNN, `{cnn['method']}` ({cnn['classifier']}), reaches "
+        f"{_accuracy(cnn)} on FER2013 PrivateTest; the best landmark pipeline, "
+        f"`{classical['method']}` ({classical['classifier']} on {classical['features']}), reaches "
+        f"{_accuracy(classical)}. Both were chosen by PublicTest accuracy."
+    ]
+    pair = None
+    if significance is not None and not significance.empty:
+        names = {cnn["method"], classical["method"]}
+        match = significance[[{a, b} == names for a, b in zip(significance["a"], significance["b"])]]
+        pair = None if match.empty else match.iloc[0]
+    if pair is not None:
+        sign = 1 if pair["a"] == cnn["method"] else -1
+        low, high = sorted((sign * pair["ci_low"], sign * pair["ci_high"]))
+        p = pair["p_value"]
+        verdict = ("a significant difference" if p < 0.05 else "not a significant difference")
+        sentences.append(
+            f"The CNN is {100 * abs(diff):.1f} points {'more' if diff > 0 else 'less'} accurate "
+            f"(paired bootstrap 95% interval of CNN - classical: {100 * low:+.1f} to {100 * high:+.1f} "
+            f"points; McNemar's exact test p = {p:.2g}: {verdict} at the 5% level).")
+    else:
+        sentences.append(f"The CNN is {100 * diff:+.1f} points apart from the classical pipeline.")
+    ratio = classical["ms_per_image_batch"] / cnn["ms_per_image_batch"]
+    sentences.append(
+        f"Cost: the CNN classifies a face in {cnn['ms_per_image_batch']:.2g} ms in a batch "
+        f"({ratio:.1f}x {'faster' if ratio > 1 else 'slower'} than the pipeline's "
+        f"{classical['ms_per_image_batch']:.2g} ms including landmarks, HOG and Gabor), with "
+        f"{cnn['n_parameters'] / 1e6:.2f}M parameters ({cnn['model_bytes'] / 2**20:.1f} MB) against "
+        f"{classical['model_bytes'] / 2**20:.1f} MB, and took {cnn['train_seconds'] / 60:.0f} min to "
+        f"train against {classical['train_seconds'] / 60:.0f} min on the same 2-core CPU.")
+    classes = CLASSES
+    better = sum(cnn[f"recall_{c}"] > classical[f"recall_{c}"] for c in classes)
+    hardest = {name: min(classes, key=lambda c, r=row: r[f"recall_{c}"])
+               for name, row in (("CNN", cnn), ("classical", classical))}
+    sentences.append(
+        f"Per class, the CNN's recall is higher on {better} of 7 classes; the class each finds "
+        f"hardest: {hardest['CNN']} for the CNN ({_pct(cnn['recall_' + hardest['CNN']])} recall), "
+        f"{hardest['classical']} for the classical pipeline "
+        f"({_pct(classical['recall_' + hardest['classical']])}).")
+    return " ".join(sentences)
+
+
+def _section(path: Path, skip_title: bool = True) -> str:
+    if not path.exists():
+        return f"_(`{path.name}` not generated yet)_\n"
+    lines = path.read_text().splitlines()
+    if skip_title and lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    return "\n".join(lines).strip() + "\n"
+
+
+def wall_time(runs: list[dict]) -> float:
+    """Seconds that the FER2013 runs themselves took, from their manifests (started-finished)."""
+    total = 0.0
+    for run in runs:
+        manifest = json.loads((Path(run["path"]) / "manifest.json").read_text())
+        if "started" in manifest and "finished" in manifest:
+            total += (datetime.fromisoformat(manifest["finished"])
+                      - datetime.fromisoformat(manifest["started"])).total_seconds()
+    return total
+
+
+def write_report(results_dir: str | Path) -> Path:
+    """Write ``results/README.md`` from the runs and the tables ``make table`` wrote."""
+    results_dir = Path(results_dir)
+    runs = latest_runs(collect_runs(results_dir))
+    if not runs:
+        raise FileNotFoundError(f"no finished runs under {results_dir}/runs/; run `make all` first")
+    frame = comparison_frame(runs)
+    significance = significance_frame(frame)
+    figures = [("Accuracy against cost (Pareto front dashed)", "accuracy_vs_cost"),
+               ("Per-class recall of the two bests", "per_class_recall"),
+               ("Confusion matrices of the two bests (row-normalised)", "confusion_best"),
+               ("CNN learning curves", "learning_curves")]
+    figure_md = "\n".join(
+        f"**{title}** ([PDF](figures/{stem}.pdf))\n\n![{title}](figures/{stem}.png)\n"
+        for title, stem in figures if (results_dir / "figures" / f"{stem}.png").exists())
+    seconds = wall_time(runs)
+    text = "\n".join([
+        "# Does a small landmark-free CNN beat landmarks + Gabor/HOG + a classifier on FER2013?",
+        "",
+        "Generated by `make report` from the run folders under `runs/` (every number below is "
+        "in a run's `metrics.json`, with its `manifest.json`). Protocol: fit on Training, "
+        "choose on PublicTest, report PrivateTest (3,589 images).",
+        "",
+        "## The answer",
+        "",
+        answer(frame, significance),
+        "",
+        "## Comparison table",
+        "",
+        _section(results_dir / "comparison.md"),
+        "## Paired significance",
+        "",
+        _section(results_dir / "significance.md"),
+        "## Figures",
+        "",
+        figure_md,
+        "## The source documents' claims, checked",
+        "",
+        _section(results_dir / "claims.md"),
+        "## Face detectors for `predict`",
+        "",
+        _section(results_dir / "detectors.md"),
+        "## Regenerate",
+        "",
+        "```",
+        "make all DATA=../shared/data/fer2013/fer2013-images.zip      # resumes what is done",
+        "make all DATA=... SEEDS=\"0 1 2\"                             # repeated runs",
+        "```",
+        "",
+        f"The {len(runs)} runs in this table took {seconds / 3600:.1f} h of wall time together on "
+        "the 2-core CPU machine (sum of each run's started-finished in its manifest; the feature "
+        "cache and the one-time PublicTest choices are shared between runs).",
+        "",
+    ])
+    path = results_dir / "README.md"
+    atomic.write_text(path, text)
+    return path
