@@ -88,7 +88,7 @@ MODEL ?= best_small
 CNN_QUICK_EPOCHS ?= 3
 SOURCE_CNN_MINUTES ?= 10
 CNN_ENV = $(if $(QUICK),FER_CNN_EPOCHS=$(CNN_QUICK_EPOCHS))
-SOURCE_CNNS = thesis_tiny bauman_4conv mini_xception nn_model1 ua_a nn_model2 ua_c
+SOURCE_CNNS = thesis_tiny bauman_4conv mini_xception nn_model1 ua_a ua_c nn_model2
 
 cnn: setup
 	@set -e; for seed in $(SEEDS); do \

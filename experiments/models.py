@@ -143,4 +143,24 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
+    write_index(results_dir)
     return target
+
+
+def write_index(results_dir: str | Path = DEFAULT_RESULTS) -> Path:
+    """``results/models/README.md``: every shipped model, its files, size and accuracy."""
+    results_dir = Path(results_dir)
+    lines = ["# Trained models, ready to use", "",
+             "Written by `make ship` (`python -m experiments ship METHOD...`): each folder is a copy "
+             "of one full-data run's `model/`, with `shipped.json` naming the run. Use them with "
+             "`python -m experiments predict PHOTO --model METHOD` (no training needed); the "
+             "default model is the one with the best PublicTest accuracy.", "",
+             "| Method | Files | Size | PublicTest % | PrivateTest % | Run |",
+             "|---|---|---:|---:|---:|---|"]
+    for name, meta in shipped_models(results_dir).items():
+        lines.append(f"| {name} | {', '.join(meta['files'])} | {meta['bytes'] / 2**20:.2f} MB | "
+                     f"{100 * meta['publictest_accuracy']:.1f} | {100 * meta['privatetest_accuracy']:.1f} | "
+                     f"`{meta['run']}` |")
+    path = results_dir / SHIPPED / "README.md"
+    atomic.write_text(path, "\n".join(lines) + "\n")
+    return path

@@ -59,3 +59,16 @@ def test_classical_method_on_a_stratified_subset(fer, tmp_path):
     assert metrics["splits"]["PrivateTest"]["n"] == 7 * 30
     assert metrics["splits"]["PrivateTest"]["accuracy"] > 1 / 7  # real faces: above chance
     assert manifest["split_stats"]["PrivateTest"]["detector_hit_rate"] > 0.5
+
+
+def test_fer_framing_constants_match_the_data(fer):
+    """``features.faces.FerFraming``'s defaults are where the eyes sit in FER2013's faces."""
+    from features.faces import FerFraming, measure_framing
+
+    public = fer.split("PublicTest").subset(30, seed=0)
+    measured, n = measure_framing(public.images)
+    assert n > 100  # the detector fires on about 3 faces in 4
+    default = FerFraming()
+    assert abs(measured.eye_x - default.eye_x) < 0.02
+    assert abs(measured.eye_y - default.eye_y) < 0.02
+    assert abs(measured.eye_distance - default.eye_distance) < 0.02
