@@ -13,6 +13,7 @@
 #   make report           results/README.md, the chapter's answer, from the runs
 #   make all              everything above that trains, resuming what is done; then report
 #   make evaluate FOLDER=path NAME=name [MODEL=]   a labelled folder (cross-data-set row)
+#   make evaluate-photos  PrivateTest faces set in "photos", through detector + alignment
 # SEEDS="0 1 2" repeats every seeded method (baselines, cnn, cnns) once per seed.
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
 # results/quick/ so that quick numbers never mix with the committed full-data results.
@@ -32,7 +33,7 @@ SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns table \
-        detectors ship report evaluate all clean-cache
+        detectors ship report evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -119,6 +120,14 @@ evaluate: setup
 	$(FER) evaluate $(FOLDER) --name $(NAME) --model $(MODEL) --results $(RESULTS)
 	$(FER) table --results $(RESULTS)
 
+# FER2013's PrivateTest set as "photos" (faces upscaled inside a border), through the whole
+# predict pipeline (detector, eye alignment, crop): how much the photo pipeline costs in accuracy
+PHOTOS_DIR ?= .cache/photos/PrivateTest
+evaluate-photos: setup
+	test -d $(PHOTOS_DIR) || $(FER) data export --split PrivateTest --canvas --out $(PHOTOS_DIR) $(DATA_ARG)
+	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results $(RESULTS)
+	$(FER) table --results $(RESULTS)
+
 report: setup
 	$(FER) report --results $(RESULTS)
 
@@ -127,7 +136,7 @@ report: setup
 all: setup
 	$(MAKE) reference baselines cnn cnns
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS))
-	$(MAKE) detectors table report
+	$(MAKE) detectors evaluate-photos report
 
 clean-cache:
 	rm -rf .cache

@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
     info = data_sub.add_parser("info", help="source, checksum and image counts per split and class")
     _add_data_options(info)
+    export = data_sub.add_parser(
+        "export", help="write one split as a labelled folder (one sub-folder per class) of PNGs")
+    export.add_argument("--split", choices=["Training", "PublicTest", "PrivateTest"], required=True)
+    export.add_argument("--out", metavar="DIR", type=Path, required=True)
+    export.add_argument("--canvas", action="store_true",
+                        help="upscale each face 3x inside a 240x240 replicated border, like a "
+                             "face in a photo (for `evaluate --crop detect`)")
+    _add_data_options(export)
 
     methods = sub.add_parser("methods", help="list the methods that `run` accepts")
     methods.add_argument("--branch", choices=["reference", "classical", "cnn"], default=None,
@@ -156,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "data" and args.data_command == "export":
+        from experiments.detectors import export_split
+
+        folder = export_split(_load(args).split(args.split), args.out, canvas=args.canvas)
+        print(folder)
+        return 0
     if args.command == "data":
         start = time.perf_counter()
         data = _load(args)

@@ -10,11 +10,13 @@ scikit-image ships.
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 
-from experiments.predict import FacePipeline
+from experiments.predict import FacePipeline, InputError
 from features.faces import DETECTORS, NORMALISATIONS, find_faces, normalise_contrast
 
 CANVAS_SCALE, CANVAS_PAD = 3, 48
@@ -26,6 +28,31 @@ def in_canvas(face: np.ndarray) -> np.ndarray:
 
     big = cv2.resize(face, None, fx=CANVAS_SCALE, fy=CANVAS_SCALE, interpolation=cv2.INTER_CUBIC)
     return cv2.copyMakeBorder(big, CANVAS_PAD, CANVAS_PAD, CANVAS_PAD, CANVAS_PAD, cv2.BORDER_REPLICATE)
+
+
+def export_split(split, out: str | Path, canvas: bool = False) -> Path:
+    """Write a split's faces as ``out/<class>/<id stem>.png`` (a labelled folder); refuses a
+    folder that already holds files, so two exports never mix."""
+    import cv2
+    from tqdm import tqdm
+
+    from experiments.data import CLASSES
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise InputError(f"{out}: folder is not empty; export into a new folder")
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed export
+    for i, (image, label) in enumerate(tqdm(list(zip(split.images, split.labels)), desc="export",
+                                            unit="img")):
+        folder = staging / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(folder / f"{i:05d}.png"), in_canvas(image) if canvas else image):
+            raise InputError(f"{folder}: cannot write images here")
+    if out.exists():
+        out.rmdir()
+    staging.rename(out)
+    return out
 
 
 def benchmark_detectors(images: np.ndarray, labels: np.ndarray, method, photo: np.ndarray,

@@ -147,3 +147,16 @@ def test_evaluate_a_labelled_folder(tmp_path, results, capsys):
     table = pd.read_csv(results / "comparison.csv")
     assert set(table["dataset"]) == {"FER2013", "Toy"}
     assert table.loc[table["dataset"] == "Toy", "n_test"].item() == 5
+
+
+def test_export_a_split_as_a_labelled_folder(tmp_path, csv_file):
+    split = load_fer2013(csv_file).split("PrivateTest")
+    out = tmp_path / "private"
+    assert main(["data", "export", "--split", "PrivateTest", "--out", str(out),
+                 "--data", str(csv_file)]) == 0
+    scanned = scan_labelled_folder(out)
+    assert sorted(scanned.labels.tolist()) == sorted(split.labels.tolist())
+    first = cv2.imread(str(scanned.paths[0]), cv2.IMREAD_GRAYSCALE)
+    assert first.shape == (48, 48)
+    assert main(["data", "export", "--split", "PrivateTest", "--out", str(out),
+                 "--data", str(csv_file)]) == 1  # never mixes two exports
