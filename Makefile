@@ -87,7 +87,7 @@ baselines: setup
 # in each run's manifest). QUICK=1 caps training at CNN_QUICK_EPOCHS epochs.
 MODEL ?= best_small
 CNN_QUICK_EPOCHS ?= 3
-SOURCE_CNN_MINUTES ?= 10
+SOURCE_CNN_MINUTES ?= 7
 CNN_ENV = $(if $(QUICK),FER_CNN_EPOCHS=$(CNN_QUICK_EPOCHS))
 SOURCE_CNNS = thesis_tiny bauman_4conv mini_xception nn_model1 ua_a ua_c nn_model2
 

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("folder", metavar="FOLDER", type=Path)
     evaluate.add_argument("--name", required=True,
                           help="the data set's name, shown in the table (e.g. JAFFE)")
-    _add_model_options(evaluate, normalisation="none")
+    _add_model_options(evaluate, evaluating=True)
     evaluate.add_argument("--crop", choices=["auto", "cropped", "detect"], default="auto",
                           help="faces already cropped, or find them (auto: cropped when both "
                                "sides are at most 100 px; default)")
@@ -133,16 +133,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_model_options(parser: argparse.ArgumentParser, normalisation: str = "equalize") -> None:
+def _add_model_options(parser: argparse.ArgumentParser, evaluating: bool = False) -> None:
     from features.faces import DETECTORS, NORMALISATIONS
+
+    normalisation = ("none for cropped faces, else " if evaluating else "") + \
+        "the one chosen on PublicTest by `make detectors`"
 
     parser.add_argument("--model", metavar="METHOD", default=None,
                         help="a trained method by name (default: the shipped model with the best "
                              "PublicTest accuracy)")
-    parser.add_argument("--detector", choices=DETECTORS, default="dlib",
-                        help="face detector (default dlib: see results/detectors.json)")
-    parser.add_argument("--normalise", choices=NORMALISATIONS, default=normalisation,
-                        help=f"contrast normalisation of each face crop (default {normalisation})")
+    parser.add_argument("--detector", choices=DETECTORS, default=None,
+                        help="face detector (default: the one chosen on PublicTest by `make detectors`, "
+                             "see results/detectors.md; dlib before it has run)")
+    parser.add_argument("--normalise", choices=NORMALISATIONS, default=None,
+                        help=f"contrast normalisation of each face crop (default: {normalisation})")
     parser.add_argument("--results", metavar="DIR", type=Path, default=None,
                         help="results folder with runs/ and models/ (default: results/ in the project)")
 
@@ -222,15 +226,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "predict":
         return _predict(args)
     if args.command == "evaluate":
+        from experiments.detectors import chosen_pipeline
         from experiments.evaluate import evaluate_folder
         from experiments.harness import DEFAULT_RESULTS
         from experiments.models import default_model
 
         results = args.results or DEFAULT_RESULTS
         model = args.model or default_model(results)
+        chosen = chosen_pipeline(results)
+        normalisation = args.normalise or (chosen["normalisation"] if args.crop == "detect" else "none")
         folder, summary = evaluate_folder(args.folder, model, args.name, results_dir=results,
-                                          crop=args.crop, detector=args.detector,
-                                          normalisation=args.normalise)
+                                          crop=args.crop, detector=args.detector or chosen["detector"],
+                                          normalisation=normalisation)
         low, high = summary["accuracy_ci95"]
         print(f"{model} on {args.name}: accuracy {summary['accuracy']:.2%} (95% CI {low:.2%}-{high:.2%}), "
               f"macro-F1 {summary['macro_f1']:.3f} on {summary['evaluated']} of {summary['images']} "
@@ -260,6 +267,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from experiments.detectors import chosen_pipeline
     from experiments.harness import DEFAULT_RESULTS
     from experiments.models import default_model, load_trained
     from experiments.predict import (
@@ -278,8 +286,9 @@ def _predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.inputs)  # unreadable paths fail before the model loads
     results = args.results or DEFAULT_RESULTS
     model = args.model or default_model(results)
-    pipeline = FacePipeline(load_trained(model, results), detector=args.detector,
-                            normalisation=args.normalise)
+    chosen = chosen_pipeline(results)
+    pipeline = FacePipeline(load_trained(model, results), detector=args.detector or chosen["detector"],
+                            normalisation=args.normalise or chosen["normalisation"])
     records, no_face = predict_files(pipeline, paths, args.annotate, args.max_frames)
     if args.webcam is not None:
         target = annotated_name(Path(f"webcam{args.webcam}.mp4"), args.annotate) if args.annotate else None

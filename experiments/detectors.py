@@ -20,6 +20,7 @@ from experiments.predict import FacePipeline, InputError
 from features.faces import DETECTORS, NORMALISATIONS, find_faces, normalise_contrast
 
 CANVAS_SCALE, CANVAS_PAD = 3, 48
+FALLBACK = {"detector": "dlib", "normalisation": "equalize"}  # until `make detectors` has run
 
 
 def in_canvas(face: np.ndarray) -> np.ndarray:
@@ -97,7 +98,32 @@ def benchmark_detectors(images: np.ndarray, labels: np.ndarray, method, photo: n
                         "classify_ms": float(np.mean([t["classify_ms"] for t in pipeline.timings])),
                         "total_ms_per_face": float(sum(t["detect_align_ms"] + t["classify_ms"]
                                                        for t in pipeline.timings) / max(faces, 1))})
-    return {"accuracy_original_crops": baseline, "detectors": rows, "latency_on_photo": latency}
+    return {"accuracy_original_crops": baseline, "detectors": rows, "latency_on_photo": latency,
+            "chosen": choose(rows)}
+
+
+def choose(rows: list[dict]) -> dict:
+    """The detector x normalisation with the most PublicTest faces classified correctly
+    (hit rate x accuracy on the hits: a missed face counts as wrong); the faster on a tie."""
+    scored = [(round(r["hit_rate"] * r[f"accuracy_{n}"], 6), -r["detect_align_ms_per_image"],
+               r["detector"], n) for r in rows for n in NORMALISATIONS if f"accuracy_{n}" in r]
+    if not scored:
+        return dict(FALLBACK)
+    score, _, detector, normalisation = max(scored)
+    return {"detector": detector, "normalisation": normalisation, "correct_share": score}
+
+
+def chosen_pipeline(results: Path) -> dict:
+    """``predict``'s default detector and normalisation: the ones ``make detectors`` chose on
+    PublicTest (``results/detectors.json``), or dlib + equalisation before it has run."""
+    import json
+
+    path = Path(results) / "detectors.json"
+    if path.exists():
+        chosen = json.loads(path.read_text()).get("chosen")
+        if chosen and chosen.get("detector") in DETECTORS and chosen.get("normalisation") in NORMALISATIONS:
+            return chosen
+    return dict(FALLBACK)
 
 
 def detectors_markdown(result: dict) -> str:
@@ -114,6 +140,11 @@ def detectors_markdown(result: dict) -> str:
         lines.append(f"| {r['detector']} | {100 * r['hit_rate']:.1f} | "
                      f"{r['detect_align_ms_per_image']:.1f} | "
                      f"{'-' if original is None else f'{100 * original:.1f}'} | " + " | ".join(cells) + " |")
+    chosen = result.get("chosen")
+    if chosen and "correct_share" in chosen:
+        lines += ["", f"Default for `predict` (chosen here, on PublicTest: most faces found *and* "
+                      f"classified correctly, {100 * chosen['correct_share']:.1f}%): detector "
+                      f"`{chosen['detector']}`, normalisation `{chosen['normalisation']}`."]
     lines += ["", "End-to-end latency on scikit-image's astronaut portrait (512x512):", "",
               "| Detector | Faces | Detect + align ms | Classify ms | Total ms per face |",
               "|---|---:|---:|---:|---:|"]
