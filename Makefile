@@ -10,6 +10,7 @@
 #   make table            comparison, claims and significance tables + figures (results/)
 #   make detectors        measure the face detectors for `predict` (results/detectors.md)
 #   make ship             copy the trained small models to results/models/ (committed)
+#   make demo             predict on two portrait photos and a clip: results/demo/ (annotated)
 #   make report           results/README.md, the chapter's answer, from the runs
 #   make all              everything above that trains, resuming what is done; then report
 #   make evaluate FOLDER=path NAME=name [MODEL=]   a labelled folder (cross-data-set row)
@@ -33,7 +34,7 @@ SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns table \
-        detectors ship report evaluate evaluate-photos all clean-cache
+        detectors ship demo report evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -128,6 +129,13 @@ evaluate-photos: setup
 	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results $(RESULTS)
 	$(FER) table --results $(RESULTS)
 
+# predict on real portraits (shipped by scikit-image and matplotlib) and a short clip made from
+# one: annotated copies and one record per face in results/demo/ (the README's picture)
+DEMO ?= $(RESULTS)/demo
+demo: setup
+	$(FER) data portraits --out .cache/portraits
+	$(FER) predict .cache/portraits --model $(MODEL) --results $(RESULTS) --out $(DEMO)/faces.json --annotate $(DEMO)
+
 report: setup
 	$(FER) report --results $(RESULTS)
 
@@ -136,7 +144,7 @@ report: setup
 all: setup
 	$(MAKE) reference baselines cnn cnns
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS))
-	$(MAKE) detectors evaluate-photos report
+	$(MAKE) detectors evaluate-photos demo report
 
 clean-cache:
 	rm -rf .cache

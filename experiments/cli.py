@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="upscale each face 3x inside a 240x240 replicated border, like a "
                              "face in a photo (for `evaluate --crop detect`)")
     _add_data_options(export)
+    portraits = data_sub.add_parser(
+        "portraits", help="write the portrait photos that dependencies ship, and a short clip "
+                          "made from one, into a folder (inputs for the predict demo)")
+    portraits.add_argument("--out", metavar="DIR", type=Path, required=True)
 
     methods = sub.add_parser("methods", help="list the methods that `run` accepts")
     methods.add_argument("--branch", choices=["reference", "classical", "cnn"], default=None,
@@ -168,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "data" and args.data_command == "portraits":
+        from experiments.detectors import write_portraits
+
+        for path in write_portraits(args.out):
+            print(path)
+        return 0
     if args.command == "data" and args.data_command == "export":
         from experiments.detectors import export_split
 
@@ -275,6 +285,7 @@ def _predict(args: argparse.Namespace) -> int:
         annotated_name,
         describe,
         expand_inputs,
+        latency_summary,
         predict_files,
         predict_video,
         write_records,
@@ -301,15 +312,19 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"{len(records)} face records -> {args.out}", file=sys.stderr)
     for path in no_face:
         print(f"no face found in {path}", file=sys.stderr)
+    latency = latency_summary(pipeline.timings)
+    if latency["faces"]:
+        print(f"{latency['faces']} faces in {latency['images']} images/frames; end-to-end "
+              f"{latency['total_ms_per_face']:.1f} ms per face (detection + alignment "
+              f"{latency['detect_align_ms_per_face']:.1f}, classification "
+              f"{latency['classify_ms_per_face']:.1f}; {pipeline.detector}, {pipeline.normalisation})",
+              file=sys.stderr)
     return 3 if no_face else 0
 
 
 def _detectors(args: argparse.Namespace) -> int:
-    import cv2
-    import skimage.data
-
     from experiments import atomic
-    from experiments.detectors import benchmark_detectors, detectors_markdown
+    from experiments.detectors import benchmark_detectors, detectors_markdown, portraits
     from experiments.harness import DEFAULT_RESULTS
     from experiments.manifest import environment, utc_now
     from experiments.models import default_model, load_trained
@@ -318,8 +333,7 @@ def _detectors(args: argparse.Namespace) -> int:
     model = args.model or default_model(results)
     method = load_trained(model, results)
     public = _load(args).split("PublicTest").subset(args.per_class, seed=0)
-    photo = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
-    result = {"model": model, **benchmark_detectors(public.images, public.labels, method, photo),
+    result = {"model": model, **benchmark_detectors(public.images, public.labels, method, portraits()),
               "command": list(sys.orig_argv), "finished": utc_now(), **environment()}
     atomic.write_json(results / "detectors.json", result)
     atomic.write_text(results / "detectors.md", "# Face detectors for `predict`, measured\n\n"

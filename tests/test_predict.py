@@ -176,3 +176,20 @@ def test_default_detector_is_chosen_on_publictest(tmp_path):
     assert chosen_pipeline(tmp_path) == {"detector": "dlib", "normalisation": "equalize"}
     (tmp_path / "detectors.json").write_text(json.dumps({"chosen": choose(rows)}))
     assert chosen_pipeline(tmp_path)["detector"] == "haar"
+
+
+def test_demo_portraits_and_clip(tmp_path, results, capsys):
+    inputs = tmp_path / "portraits"
+    assert main(["data", "portraits", "--out", str(inputs)]) == 0
+    out = tmp_path / "faces.json"
+    assert main(["predict", str(inputs), "--model", "majority", "--results", str(results),
+                 "--quiet", "--out", str(out), "--annotate", str(tmp_path / "ann")]) == 0
+    records = json.loads(out.read_text())
+    per_source = {}
+    for record in records:
+        per_source.setdefault(record["source"].rsplit("/", 1)[-1], []).append(record["frame"])
+    # one face in each portrait, one in every frame of the 24-frame clip
+    assert per_source == {"astronaut.png": [0], "grace_hopper.png": [0], "clip.mp4": list(range(24))}
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
+        "astronaut_annotated.png", "clip_annotated.mp4", "grace_hopper_annotated.png"]
+    assert "26 faces in 26 images/frames; end-to-end" in capsys.readouterr().err
