@@ -87,6 +87,31 @@ def _section(path: Path, skip_title: bool = True) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
+def demo_section(results_dir: Path) -> str:
+    """The annotated portraits ``make demo`` wrote, with their records' top labels."""
+    demo = results_dir / "demo"
+    records_path = demo / "faces.json"
+    if not records_path.exists():
+        return "_(`make demo` not run yet)_\n"
+    records = json.loads(records_path.read_text())
+    lines = ["`make demo` runs `predict` on two portraits that scikit-image and matplotlib ship and "
+             "on a 24-frame clip made from one of them:", ""]
+    for image in sorted(demo.glob("*_annotated.png")):
+        lines += [f"![{image.stem}](demo/{image.name})", ""]
+    stills = [r for r in records if not str(r["source"]).endswith(".mp4")]
+    for record in stills:
+        top = record["label"]
+        lines.append(f"* `{Path(record['source']).name}`: face at ({record['x']}, {record['y']}), "
+                     f"{record['width']}x{record['height']} px, {top} ({record['p_' + top]:.2f})")
+    frames = [r for r in records if str(r["source"]).endswith(".mp4")]
+    if frames:
+        labels = pd.Series([r["label"] for r in frames]).value_counts()
+        lines.append(f"* the clip: {len(frames)} faces in {len({r['frame'] for r in frames})} frames, "
+                     "labels " + ", ".join(f"{k} {v}" for k, v in labels.items())
+                     + " (annotated video: `demo/clip_annotated.mp4`)")
+    return "\n".join(lines) + "\n"
+
+
 def wall_time(runs: list[dict]) -> float:
     """Seconds that the FER2013 runs themselves took, from their manifests (started-finished)."""
     total = 0.0
@@ -140,6 +165,9 @@ def write_report(results_dir: str | Path) -> Path:
         "## Face detectors for `predict`",
         "",
         _section(results_dir / "detectors.md"),
+        "## `predict` on real photos",
+        "",
+        demo_section(results_dir),
         "## Regenerate",
         "",
         "```",

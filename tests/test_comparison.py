@@ -129,3 +129,22 @@ def test_the_answer_is_written_from_the_numbers():
     assert "p = 0.001: a significant difference" in text
     assert "10.0x faster" in text and "higher on 1 of 7 classes" in text
     assert "sad for the classical pipeline (45.0%)" in text
+
+
+def test_report_shows_the_demo_records(tmp_path):
+    import json
+
+    from experiments.report import demo_section
+
+    assert "not run yet" in demo_section(tmp_path)
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "astronaut_annotated.png").write_bytes(b"")
+    records = [{"source": "in/astronaut.png", "frame": 0, "x": 1, "y": 2, "width": 90, "height": 91,
+                "label": "happy", "p_happy": 0.904},
+               *({"source": "in/clip.mp4", "frame": i, "label": label} for i, label in
+                 enumerate(["sad", "happy", "sad"]))]
+    (tmp_path / "demo" / "faces.json").write_text(json.dumps(records))
+    text = demo_section(tmp_path)
+    assert "![astronaut_annotated](demo/astronaut_annotated.png)" in text
+    assert "`astronaut.png`: face at (1, 2), 90x91 px, happy (0.90)" in text
+    assert "3 faces in 3 frames, labels sad 2, happy 1" in text
