@@ -97,7 +97,7 @@ _INFOS = (
         "this project",
         # AdamW with a short warm-up and cosine decay reaches a good optimum in few epochs;
         # label smoothing and flip averaging are cheap, usual gains on FER2013. 22 epochs:
-        # measured 147 s per epoch on the 2-core machine, so training fits in 60 minutes.
+        # measured about 150 s per epoch on the 2-core machine, so training fits in 60 minutes.
         TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
                     epochs=22, patience=None, schedule="cosine", warmup_epochs=1,
                     min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION,

@@ -317,7 +317,8 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"{latency['faces']} faces in {latency['images']} images/frames; end-to-end "
               f"{latency['total_ms_per_face']:.1f} ms per face (detection + alignment "
               f"{latency['detect_align_ms_per_face']:.1f}, classification "
-              f"{latency['classify_ms_per_face']:.1f}; {pipeline.detector}, {pipeline.normalisation})",
+              f"{latency['classify_ms_per_face']:.1f}; {pipeline.detector}, {pipeline.normalisation}; "
+              "the first face also pays for loading the detector and the model)",
               file=sys.stderr)
     return 3 if no_face else 0
 
