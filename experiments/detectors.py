@@ -44,12 +44,13 @@ def write_portraits(out: str | Path, frames: int = 24) -> list[Path]:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, image in portraits().items():
+    written, images = [], portraits()
+    for name, image in images.items():
         with atomic_path(out / f"{name}.png", suffix=".png") as staging:
-            cv2.imwrite(str(staging), image)
+            if not cv2.imwrite(str(staging), image):
+                raise InputError(f"{out}: cannot write images here")
         written.append(out / f"{name}.png")
-    photo = portraits()["astronaut"]
+    photo = images["astronaut"]
     size = 320
     with atomic_path(out / "clip.mp4", suffix=".mp4") as staging:
         writer = cv2.VideoWriter(str(staging), cv2.VideoWriter_fourcc(*"mp4v"), 12, (size, size))
