@@ -236,17 +236,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "predict":
         return _predict(args)
     if args.command == "evaluate":
-        from experiments.detectors import chosen_pipeline
         from experiments.evaluate import evaluate_folder
         from experiments.harness import DEFAULT_RESULTS
         from experiments.models import default_model
 
         results = args.results or DEFAULT_RESULTS
         model = args.model or default_model(results)
-        chosen = chosen_pipeline(results)
-        normalisation = args.normalise or (chosen["normalisation"] if args.crop == "detect" else "none")
+        detector, normalisation = _face_options(args, results,
+                                                None if args.crop == "detect" else "none")
         folder, summary = evaluate_folder(args.folder, model, args.name, results_dir=results,
-                                          crop=args.crop, detector=args.detector or chosen["detector"],
+                                          crop=args.crop, detector=detector,
                                           normalisation=normalisation)
         low, high = summary["accuracy_ci95"]
         print(f"{model} on {args.name}: accuracy {summary['accuracy']:.2%} (95% CI {low:.2%}-{high:.2%}), "
@@ -276,8 +275,17 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
-def _predict(args: argparse.Namespace) -> int:
+def _face_options(args: argparse.Namespace, results: Path,
+                  normalisation: str | None = None) -> tuple[str, str]:
+    """--detector / --normalise, else ``normalisation``, else what `make detectors` chose."""
     from experiments.detectors import chosen_pipeline
+
+    chosen = chosen_pipeline(results)
+    return (args.detector or chosen["detector"],
+            args.normalise or normalisation or chosen["normalisation"])
+
+
+def _predict(args: argparse.Namespace) -> int:
     from experiments.harness import DEFAULT_RESULTS
     from experiments.models import default_model, load_trained
     from experiments.predict import (
@@ -297,9 +305,8 @@ def _predict(args: argparse.Namespace) -> int:
     paths = expand_inputs(args.inputs)  # unreadable paths fail before the model loads
     results = args.results or DEFAULT_RESULTS
     model = args.model or default_model(results)
-    chosen = chosen_pipeline(results)
-    pipeline = FacePipeline(load_trained(model, results), detector=args.detector or chosen["detector"],
-                            normalisation=args.normalise or chosen["normalisation"])
+    detector, normalisation = _face_options(args, results)
+    pipeline = FacePipeline(load_trained(model, results), detector=detector, normalisation=normalisation)
     records, no_face = predict_files(pipeline, paths, args.annotate, args.max_frames)
     if args.webcam is not None:
         target = annotated_name(Path(f"webcam{args.webcam}.mp4"), args.annotate) if args.annotate else None

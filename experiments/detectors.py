@@ -142,7 +142,7 @@ def benchmark_detectors(images: np.ndarray, labels: np.ndarray, method, photos: 
                             "total_ms_per_face": float(sum(t["detect_align_ms"] + t["classify_ms"]
                                                            for t in timings) / max(faces, 1))})
     return {"accuracy_original_crops": baseline, "detectors": rows, "latency_on_photo": latency,
-            "chosen": choose(rows)}
+            "latency_repeats": repeats, "chosen": choose(rows)}
 
 
 def choose(rows: list[dict]) -> dict:
@@ -188,8 +188,9 @@ def detectors_markdown(result: dict) -> str:
         lines += ["", f"Default for `predict` (chosen here, on PublicTest: most faces found *and* "
                       f"classified correctly, {100 * chosen['correct_share']:.1f}%): detector "
                       f"`{chosen['detector']}`, normalisation `{chosen['normalisation']}`."]
-    lines += ["", "End-to-end latency per face (detection + alignment + classification, mean of 10 "
-                  "runs after a warm-up) on the portraits that scikit-image and matplotlib ship:", "",
+    lines += ["", "End-to-end latency per face (detection + alignment + classification, mean of "
+                  f"{result.get('latency_repeats', 10)} runs after a warm-up) on the portraits "
+                  "that scikit-image and matplotlib ship:", "",
               "| Detector | Photo | Size | Faces | Detect + align ms | Classify ms | Total ms per face |",
               "|---|---|---|---:|---:|---:|---:|"]
     for r in result["latency_on_photo"]:

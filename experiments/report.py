@@ -94,16 +94,21 @@ def demo_section(results_dir: Path) -> str:
     if not records_path.exists():
         return "_(`make demo` not run yet)_\n"
     records = json.loads(records_path.read_text())
+    from experiments.predict import VIDEO_SUFFIXES
+
+    def is_video(record: dict) -> bool:
+        return Path(record["source"]).suffix.lower() in VIDEO_SUFFIXES
+
     lines = ["`make demo` runs `predict` on two portraits that scikit-image and matplotlib ship and "
-             "on a 24-frame clip made from one of them:", ""]
+             "on a short clip made from one of them:", ""]
     for image in sorted(demo.glob("*_annotated.png")):
         lines += [f"![{image.stem}](demo/{image.name})", ""]
-    stills = [r for r in records if not str(r["source"]).endswith(".mp4")]
+    stills = [r for r in records if not is_video(r)]
     for record in stills:
         top = record["label"]
         lines.append(f"* `{Path(record['source']).name}`: face at ({record['x']}, {record['y']}), "
                      f"{record['width']}x{record['height']} px, {top} ({record['p_' + top]:.2f})")
-    frames = [r for r in records if str(r["source"]).endswith(".mp4")]
+    frames = [r for r in records if is_video(r)]
     if frames:
         labels = pd.Series([r["label"] for r in frames]).value_counts()
         lines.append(f"* the clip: {len(frames)} faces in {len({r['frame'] for r in frames})} frames, "
