@@ -55,7 +55,15 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None) -> str:
         sentences.append(
             f"The CNN is {100 * abs(diff):.1f} points {'more' if diff > 0 else 'less'} accurate "
             f"(paired bootstrap 95% interval of CNN - classical: {100 * low:+.1f} to {100 * high:+.1f} "
-            f"points; McNemar's exact test p = {p:.2g}: {verdict} at the 5% level).")
+            f"points; McNemar's exact test p = {p:.2g}: {verdict} at the 5% level, comparing "
+            f"the lowest seeds).")
+        pairs = pair.get("seed_pairs", 0)
+        if pairs and pairs >= 2:
+            sentences.append(
+                f"Seed by seed ({pairs} pairs of runs with the same seed), the CNN is "
+                f"{100 * sign * pair['seed_diff_mean']:+.1f} ± {100 * pair['seed_diff_std']:.1f} "
+                f"points apart, and the largest McNemar p among the pairs is "
+                f"{pair['seed_p_max']:.2g}.")
     else:
         sentences.append(f"The CNN is {100 * diff:+.1f} points apart from the classical pipeline.")
     ratio = classical["ms_per_image_batch"] / cnn["ms_per_image_batch"]

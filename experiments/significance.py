@@ -64,22 +64,64 @@ def chosen_methods(comparison: pd.DataFrame, top: int = 5) -> list[str]:
 
 
 def significance_frame(comparison: pd.DataFrame, top: int = 5, n_boot: int = 2000) -> pd.DataFrame:
-    """McNemar and paired bootstrap for every pair of the chosen methods (each method's
-    representative run: its lowest seed)."""
+    """McNemar and paired bootstrap for every pair of the chosen methods.
+
+    The main columns compare each method's representative run (its lowest seed). Where both
+    methods have several seeds, the ``seed_*`` columns repeat McNemar for every seed the two
+    share (seed s of A against seed s of B): how many pairs, the mean and standard deviation
+    of the difference over them, and the largest p-value, so that a verdict resting on one
+    lucky seed shows.
+    """
     chosen = chosen_methods(comparison, top)
     rows_by_name = {r.method: r for r in comparison[comparison["dataset"] == "FER2013"].itertuples()}
-    correct = {name: read_correct(rows_by_name[name].run) for name in chosen}
+    correct = {name: {seed: read_correct(run) for seed, run in _seed_runs(rows_by_name[name])}
+               for name in chosen}
     rows = []
     for a, b in combinations(chosen, 2):
-        ids = correct[a].index
-        if not correct[b].index.equals(ids):
-            raise ValueError(f"{a} and {b} were not evaluated on the same PrivateTest images")
-        ca, cb = correct[a].to_numpy(), correct[b].to_numpy()
+        first_a, first_b = next(iter(correct[a].values())), next(iter(correct[b].values()))
+        ca, cb = _paired(first_a, first_b, a, b)
         rows.append({"a": a, "branch_a": rows_by_name[a].branch, "b": b,
                      "branch_b": rows_by_name[b].branch,
                      "accuracy_a": ca.mean(), "accuracy_b": cb.mean(),
-                     **mcnemar_exact(ca, cb), **paired_bootstrap(ca, cb, n_boot)})
+                     **mcnemar_exact(ca, cb), **paired_bootstrap(ca, cb, n_boot),
+                     **_same_seed_pairs(correct[a], correct[b], a, b)})
     return pd.DataFrame(rows)
+
+
+def _seed_runs(row) -> list[tuple[str, str]]:
+    """(seed, run folder) of a comparison row, lowest seed first."""
+    runs = list(getattr(row, "runs", None) or [row.run])
+    seeds = str(getattr(row, "seeds", "") or "").split() or ["0"]
+    if len(seeds) != len(runs):
+        seeds = [str(i) for i in range(len(runs))]
+    return list(zip(seeds, runs))
+
+
+def _paired(a: pd.Series, b: pd.Series, name_a: str, name_b: str) -> tuple[np.ndarray, np.ndarray]:
+    if not b.index.equals(a.index):
+        raise ValueError(f"{name_a} and {name_b} were not evaluated on the same PrivateTest images")
+    return a.to_numpy(), b.to_numpy()
+
+
+def _same_seed_pairs(seeds_a: dict, seeds_b: dict, name_a: str, name_b: str) -> dict:
+    shared = [s for s in seeds_a if s in seeds_b]
+    if len(shared) < 2:
+        return {"seed_pairs": len(shared), "seed_diff_mean": np.nan, "seed_diff_std": np.nan,
+                "seed_p_max": np.nan}
+    diffs, ps = [], []
+    for seed in shared:
+        ca, cb = _paired(seeds_a[seed], seeds_b[seed], name_a, name_b)
+        diffs.append(ca.mean() - cb.mean())
+        ps.append(mcnemar_exact(ca, cb)["p_value"])
+    return {"seed_pairs": len(shared), "seed_diff_mean": float(np.mean(diffs)),
+            "seed_diff_std": float(np.std(diffs, ddof=1)), "seed_p_max": float(max(ps))}
+
+
+def _seed_cell(r) -> str:
+    if not r.seed_pairs or r.seed_pairs < 2:
+        return "-"
+    return (f"{100 * r.seed_diff_mean:+.1f} ± {100 * r.seed_diff_std:.1f} "
+            f"({r.seed_pairs} pairs), max p {_p(r.seed_p_max)}")
 
 
 def _p(p: float) -> str:
@@ -88,12 +130,16 @@ def _p(p: float) -> str:
 
 def significance_markdown(frame: pd.DataFrame) -> str:
     lines = ["| A | B | Acc. A % | Acc. B % | A - B (95% CI), points | A only right | B only right | "
-             "McNemar p |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "McNemar p | Same-seed pairs: A - B, points |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in frame.itertuples():
         lines.append(f"| {r.a} | {r.b} | {100 * r.accuracy_a:.1f} | {100 * r.accuracy_b:.1f} | "
                      f"{100 * r.difference:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}] | "
-                     f"{r.a_only} | {r.b_only} | {_p(r.p_value)} |")
+                     f"{r.a_only} | {r.b_only} | {_p(r.p_value)} | {_seed_cell(r)} |")
     return "\n".join(lines) + "\n"
+
+
+def _tex_cell(text: str) -> str:
+    return text.replace("±", "$\\pm$").replace("<", "$<$")
 
 
 def significance_latex(frame: pd.DataFrame) -> str:
@@ -104,12 +150,13 @@ def significance_latex(frame: pd.DataFrame) -> str:
              "\\centering",
              "\\caption{Paired comparisons on FER2013 PrivateTest: accuracy difference with a "
              "paired bootstrap 95\\% interval, and McNemar's exact test.}",
-             "\\label{tab:fer-significance}", "\\begin{tabular}{llrrrrrr}", "\\toprule",
-             "A & B & Acc.\\ A & Acc.\\ B & A$-$B [95\\% CI] & A only & B only & $p$ \\\\",
+             "\\label{tab:fer-significance}", "\\begin{tabular}{llrrrrrrr}", "\\toprule",
+             "A & B & Acc.\\ A & Acc.\\ B & A$-$B [95\\% CI] & A only & B only & $p$ & same-seed A$-$B \\\\",
              "\\midrule"]
     for r in frame.itertuples():
         lines.append(f"{tex(r.a)} & {tex(r.b)} & {100 * r.accuracy_a:.1f} & {100 * r.accuracy_b:.1f} & "
                      f"{100 * r.difference:+.1f} [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}] & "
-                     f"{r.a_only} & {r.b_only} & {_p(r.p_value).replace('<', '$<$')} \\\\")
+                     f"{r.a_only} & {r.b_only} & {_tex_cell(_p(r.p_value))} & "
+                     f"{_tex_cell(_seed_cell(r))} \\\\")
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(lines)

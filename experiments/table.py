@@ -309,7 +309,10 @@ def write_significance(frame: pd.DataFrame, results_dir: Path) -> list[Path]:
                       "overall, all chosen by PublicTest accuracy. A - B: accuracy difference with a "
                       "paired bootstrap 95% interval (2,000 resamples of the test images); McNemar: "
                       "exact two-sided test on the images exactly one of the two gets right "
-                      "(statsmodels).\n\n" + significance_markdown(table))
+                      "(statsmodels). These columns compare each method's lowest-seed run; where "
+                      "both methods have several seeds, the last column repeats the comparison "
+                      "seed by seed (mean ± sd of the difference over the shared seeds, and the "
+                      "largest McNemar p among them).\n\n" + significance_markdown(table))
     atomic.write_text(tex, significance_latex(table))
     return [md, tex]
 

@@ -10,7 +10,13 @@ import pytest
 from experiments.claims import claims_frame, load_claims, primary_claims
 from experiments.data import CLASSES
 from experiments.figures import pareto_front
-from experiments.significance import chosen_methods, mcnemar_exact, paired_bootstrap
+from experiments.significance import (
+    chosen_methods,
+    mcnemar_exact,
+    paired_bootstrap,
+    significance_frame,
+    significance_markdown,
+)
 from experiments.table import comparison_frame, latest_runs
 
 
@@ -71,6 +77,33 @@ def test_paired_bootstrap_interval():
         paired_bootstrap(a, b[:-1])
 
 
+def test_significance_repeats_mcnemar_seed_by_seed(tmp_path):
+    def folder(name: str, correct: np.ndarray) -> str:
+        path = tmp_path / name
+        path.mkdir()
+        pd.DataFrame({"id": range(len(correct)), "true": 0, "pred": np.where(correct, 0, 1)}
+                     ).to_csv(path / "predictions.csv", index=False)
+        return str(path)
+
+    base = np.array([1] * 5 + [0] * 5, bool)
+    # net's seeds are right on 10, 8 and 9 images of 20; svm's (seeds 0 and 1 only) on 5 and 5
+    net = [folder(f"net{s}", np.r_[np.ones(k, bool), np.zeros(20 - k, bool)])
+           for s, k in enumerate((10, 8, 9))]
+    svm = [folder(f"svm{s}", np.r_[base, np.zeros(10, bool)]) for s in range(2)]
+    frame = pd.DataFrame({
+        "method": ["net", "svm"], "dataset": ["FER2013"] * 2, "branch": ["cnn", "classical"],
+        "public_accuracy": [0.6, 0.5], "run": [net[0], svm[0]], "runs": [net, svm],
+        "seeds": ["0 1 2", "0 1"]})
+    row = significance_frame(frame, n_boot=50).iloc[0]
+    assert (row["a"], row["b"], row["a_only"], row["b_only"]) == ("net", "svm", 5, 0)
+    assert row["difference"] == pytest.approx(0.25)  # lowest seeds: 10/20 - 5/20
+    assert row["seed_pairs"] == 2  # seed 2 of net has no partner
+    assert row["seed_diff_mean"] == pytest.approx(0.20)  # (0.25 + 0.15) / 2
+    assert row["seed_diff_std"] == pytest.approx(np.std([0.25, 0.15], ddof=1))
+    assert row["seed_p_max"] == pytest.approx(2 * 0.5**3)  # seed 1: 3 discordant, all net's
+    assert "+20.0 ± 7.1 (2 pairs), max p 0.2500" in significance_markdown(significance_frame(frame))
+
+
 def test_pareto_front_on_a_small_example():
     cost = np.array([1.0, 2.0, 3.0, 4.0, 2.0, 5.0])
     accuracy = np.array([0.3, 0.5, 0.4, 0.7, 0.5, 0.7])
@@ -129,6 +162,10 @@ def test_the_answer_is_written_from_the_numbers():
     assert "p = 0.001: a significant difference" in text
     assert "10.0x faster" in text and "higher on 1 of 7 classes" in text
     assert "sad for the classical pipeline (45.0%)" in text
+    significance = significance.assign(seed_pairs=3, seed_diff_mean=-0.02, seed_diff_std=0.005,
+                                       seed_p_max=0.04)
+    assert ("Seed by seed (3 pairs of runs with the same seed), the CNN is +2.0 ± 0.5 points apart, "
+            "and the largest McNemar p among the pairs is 0.04.") in answer(frame, significance)
 
 
 def test_report_shows_the_demo_records(tmp_path):
