@@ -15,7 +15,8 @@
 #   make all              everything above that trains, resuming what is done; then report
 #   make evaluate FOLDER=path NAME=name [MODEL=]   a labelled folder (cross-data-set row)
 #   make evaluate-photos  PrivateTest faces set in "photos", through detector + alignment
-# SEEDS="0 1 2" repeats every seeded method (baselines, cnn, cnns) once per seed.
+# SEEDS="0 1 2" repeats every seeded method (baselines, cnn, cnns) once per seed; `make all`
+# does so with ALL_SEEDS (0 1 2 unless given).
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
 # results/quick/ so that quick numbers never mix with the committed full-data results.
 
@@ -139,10 +140,11 @@ demo: setup
 report: setup
 	$(FER) report --results $(RESULTS)
 
-# the whole study, resuming whatever is already done; EVAL_FOLDER=... EVAL_NAME=... adds a
-# cross-data-set evaluation of best_small
+# the whole study, every seeded method with each of ALL_SEEDS, resuming whatever is already
+# done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small
+ALL_SEEDS ?= 0 1 2
 all: setup
-	$(MAKE) reference baselines cnn cnns
+	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS))
 	$(MAKE) detectors evaluate-photos demo report
 

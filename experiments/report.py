@@ -184,8 +184,8 @@ def write_report(results_dir: str | Path) -> Path:
         "## Regenerate",
         "",
         "```",
-        "make all DATA=../shared/data/fer2013/fer2013-images.zip      # resumes what is done",
-        "make all DATA=... SEEDS=\"0 1 2\"                             # repeated runs",
+        "make all DATA=../shared/data/fer2013/fer2013-images.zip      # seeds 0 1 2; resumes what is done",
+        "make all DATA=... ALL_SEEDS=0                                # one seed of everything",
         "```",
         "",
         f"The {len(runs)} runs in this table took {seconds / 3600:.1f} h of wall time together on "
