@@ -91,9 +91,9 @@ def significance_frame(comparison: pd.DataFrame, top: int = 5, n_boot: int = 200
 def _seed_runs(row) -> list[tuple[str, str]]:
     """(seed, run folder) of a comparison row, lowest seed first."""
     runs = list(getattr(row, "runs", None) or [row.run])
-    seeds = str(getattr(row, "seeds", "") or "").split() or ["0"]
+    seeds = str(getattr(row, "seeds", "") or "").split() or [""] * len(runs)
     if len(seeds) != len(runs):
-        seeds = [str(i) for i in range(len(runs))]
+        raise ValueError(f"{row.method}: {len(runs)} runs but seeds {seeds}")
     return list(zip(seeds, runs))
 
 
