@@ -9,6 +9,7 @@
 #   make cnn [MODEL=name] train one CNN (best_small by default); make cnns: the source CNNs
 #   make table            comparison, claims and significance tables + figures (results/)
 #   make detectors        measure the face detectors for `predict` (results/detectors.md)
+#   make latency          time the trained models' inference on their own (results/latency.md)
 #   make ship             copy the trained small models to results/models/ (committed)
 #   make demo             predict on two portrait photos and a clip: results/demo/ (annotated)
 #   make report           results/README.md, the chapter's answer, from the runs
@@ -35,7 +36,7 @@ SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns table \
-        detectors ship demo report evaluate evaluate-photos all clean-cache
+        detectors latency ship demo report evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -111,6 +112,12 @@ table: setup
 
 detectors: setup
 	$(FER) detectors --model $(MODEL) $(DATA_ARG) --results $(RESULTS)
+
+# inference latency of every seed's trained model on its own (results/latency.{json,md}); run
+# it on a quiet machine: the speed targets are checked here, not in the runs' single timings
+LATENCY ?= best_small landmarks+hog+gabor-rbf_svm
+latency: setup
+	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
 
 # trained models small enough to commit (<= 8 MB each): see results/models/README.md
 SHIP ?= best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp

@@ -129,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="results folder (default: results/ in the project)")
     _add_data_options(detectors)
 
+    latency = sub.add_parser(
+        "latency", help="time trained models' inference on their own (every seed's run); write "
+                        "results/latency.{json,md}")
+    latency.add_argument("methods", metavar="METHOD", nargs="+")
+    latency.add_argument("--repeats", type=int, default=20, metavar="N",
+                         help="timed batches of 256 per model (default 20)")
+    latency.add_argument("--results", metavar="DIR", type=Path, default=None,
+                         help="results folder (default: results/ in the project)")
+    _add_data_options(latency)
+
     ship = sub.add_parser("ship", help="copy a trained model to results/models/ for committing")
     ship.add_argument("methods", metavar="METHOD", nargs="+")
     ship.add_argument("--results", metavar="DIR", type=Path, default=None,
@@ -225,6 +235,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.out:
             atomic.write_json(args.out, {**result, "command": list(sys.orig_argv), "finished": utc_now(),
                                          "data_checksum": data.checksum, **environment()})
+        return 0
+    if args.command == "latency":
+        from experiments import latency
+        from experiments.harness import DEFAULT_RESULTS
+
+        results = args.results or DEFAULT_RESULTS
+        images = _load(args).split("PrivateTest").images
+        records = latency.measure(args.methods, images, results, repeats=args.repeats)
+        for path in latency.write(records, results, " ".join(["python -m experiments", *sys.argv[1:]])):
+            print(path)
         return 0
     if args.command == "table":
         from experiments.harness import DEFAULT_RESULTS

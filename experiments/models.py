@@ -34,13 +34,13 @@ def train_command(name: str) -> str:
     return f"make run METHOD={name} DATA=<path to FER2013>"
 
 
-def _check_known(name: str) -> None:
+def check_known(name: str) -> None:
     known = available_methods()
     if name not in known:
         raise UnknownMethodError(f"unknown method {name!r}; known methods: {', '.join(known)}")
 
 
-def _fer_runs_with_model(name: str, results_dir: Path, subsets: bool = False) -> list[Path]:
+def fer_runs_with_model(name: str, results_dir: Path, subsets: bool = False) -> list[Path]:
     """Runs of ``name`` on FER2013 that kept their model: full-data ones, or (``subsets``)
     those on a stratified subset, oldest first."""
     runs = []
@@ -58,15 +58,15 @@ def _fer_runs_with_model(name: str, results_dir: Path, subsets: bool = False) ->
 def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     """The folder holding ``name``'s model: the newest full-data run's, else the shipped one,
     else the newest subset run's (with a warning)."""
-    _check_known(name)
+    check_known(name)
     results_dir = Path(results_dir)
-    runs = _fer_runs_with_model(name, results_dir)
+    runs = fer_runs_with_model(name, results_dir)
     if runs:
         return runs[-1] / "model"
     shipped = results_dir / SHIPPED / name
     if (shipped / SHIPPED_META).exists():
         return shipped
-    quick = _fer_runs_with_model(name, results_dir, subsets=True)
+    quick = fer_runs_with_model(name, results_dir, subsets=True)
     if quick:  # e.g. results/quick/: better than nothing, and said so
         print(f"warning: {name} was trained on a subset only ({quick[-1]})", file=sys.stderr)
         return quick[-1] / "model"
@@ -113,9 +113,9 @@ def default_model(results_dir: str | Path = DEFAULT_RESULTS) -> str:
 
 def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0) -> Path:
     """Copy the newest full-data run's model of ``name`` to ``results/models/<name>/``."""
-    _check_known(name)
+    check_known(name)
     results_dir = Path(results_dir)
-    runs = _fer_runs_with_model(name, results_dir)
+    runs = fer_runs_with_model(name, results_dir)
     if not runs:
         raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
                               f"{train_command(name)}")
