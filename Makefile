@@ -153,7 +153,7 @@ ALL_SEEDS ?= 0 1 2
 all: setup
 	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS))
-	$(MAKE) detectors evaluate-photos demo report
+	$(MAKE) detectors evaluate-photos demo latency report
 
 clean-cache:
 	rm -rf .cache
