@@ -117,3 +117,18 @@ def test_registry():
     assert {"majority", "stratified"} <= set(available_methods())
     with pytest.raises(KeyError, match="unknown method 'nope'; known methods: .*majority"):
         make_method("nope")
+
+
+def test_report_is_written_from_the_runs_and_names_what_is_missing(tmp_path, data):
+    from experiments.report import write_report
+
+    for name in ("majority", "stratified"):
+        run_method(RunConfig(name, results_dir=tmp_path, n_boot=50), data)
+    write_table(tmp_path)
+    text = write_report(tmp_path).read_text()
+    assert text.startswith("# Does a small landmark-free CNN beat")
+    assert "Not answered yet: runs of both branches are needed" in text  # reference rows only
+    assert "| majority | reference |" in text  # the comparison table is included
+    for missing in ("latency.md", "detectors.md", "significance.md"):
+        assert f"_(`{missing}` not generated yet)_" in text
+    assert "The 2 runs in this table took" in text
