@@ -60,10 +60,11 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None) -> str:
         pairs = pair.get("seed_pairs", 0)
         if pairs and pairs >= 2:
             sentences.append(
-                f"Seed by seed ({pairs} pairs of runs with the same seed), the CNN is "
+                f"Seed by seed ({int(pairs)} pairs of runs with the same seed), the CNN is "
                 f"{100 * sign * pair['seed_diff_mean']:+.1f} ± {100 * pair['seed_diff_std']:.1f} "
-                f"points apart, and the largest McNemar p among the pairs is "
-                f"{pair['seed_p_max']:.2g}.")
+                f"points apart; McNemar's test finds the difference significant at the 5% level "
+                f"in {int(pair['seed_significant'])} of the {int(pairs)} pairs (largest p "
+                f"{pair['seed_p_max']:.2g}).")
     else:
         sentences.append(f"The CNN is {100 * diff:+.1f} points apart from the classical pipeline.")
     ratio = classical["ms_per_image_batch"] / cnn["ms_per_image_batch"]

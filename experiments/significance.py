@@ -69,8 +69,8 @@ def significance_frame(comparison: pd.DataFrame, top: int = 5, n_boot: int = 200
     The main columns compare each method's representative run (its lowest seed). Where both
     methods have several seeds, the ``seed_*`` columns repeat McNemar for every seed the two
     share (seed s of A against seed s of B): how many pairs, the mean and standard deviation
-    of the difference over them, and the largest p-value, so that a verdict resting on one
-    lucky seed shows.
+    of the difference over them, the largest p-value and how many pairs have p < 0.05, so
+    that a verdict resting on one lucky seed shows.
     """
     chosen = chosen_methods(comparison, top)
     rows_by_name = {r.method: r for r in comparison[comparison["dataset"] == "FER2013"].itertuples()}
@@ -107,14 +107,15 @@ def _same_seed_pairs(seeds_a: dict, seeds_b: dict, name_a: str, name_b: str) -> 
     shared = [s for s in seeds_a if s in seeds_b]
     if len(shared) < 2:
         return {"seed_pairs": len(shared), "seed_diff_mean": np.nan, "seed_diff_std": np.nan,
-                "seed_p_max": np.nan}
+                "seed_p_max": np.nan, "seed_significant": np.nan}
     diffs, ps = [], []
     for seed in shared:
         ca, cb = _paired(seeds_a[seed], seeds_b[seed], name_a, name_b)
         diffs.append(ca.mean() - cb.mean())
         ps.append(mcnemar_exact(ca, cb)["p_value"])
     return {"seed_pairs": len(shared), "seed_diff_mean": float(np.mean(diffs)),
-            "seed_diff_std": float(np.std(diffs, ddof=1)), "seed_p_max": float(max(ps))}
+            "seed_diff_std": float(np.std(diffs, ddof=1)), "seed_p_max": float(max(ps)),
+            "seed_significant": int(sum(p < 0.05 for p in ps))}
 
 
 def _seed_cell(r) -> str:

@@ -101,6 +101,7 @@ def test_significance_repeats_mcnemar_seed_by_seed(tmp_path):
     assert row["seed_diff_mean"] == pytest.approx(0.20)  # (0.25 + 0.15) / 2
     assert row["seed_diff_std"] == pytest.approx(np.std([0.25, 0.15], ddof=1))
     assert row["seed_p_max"] == pytest.approx(2 * 0.5**3)  # seed 1: 3 discordant, all net's
+    assert row["seed_significant"] == 0  # seed 0: 5 discordant, all net's: p = 2 / 32 > 0.05
     assert "+20.0 ± 7.1 (2 pairs), max p 0.2500" in significance_markdown(significance_frame(frame))
 
 
@@ -163,9 +164,10 @@ def test_the_answer_is_written_from_the_numbers():
     assert "10.0x faster" in text and "higher on 1 of 7 classes" in text
     assert "sad for the classical pipeline (45.0%)" in text
     significance = significance.assign(seed_pairs=3, seed_diff_mean=-0.02, seed_diff_std=0.005,
-                                       seed_p_max=0.04)
-    assert ("Seed by seed (3 pairs of runs with the same seed), the CNN is +2.0 ± 0.5 points apart, "
-            "and the largest McNemar p among the pairs is 0.04.") in answer(frame, significance)
+                                       seed_p_max=0.04, seed_significant=3)
+    assert ("Seed by seed (3 pairs of runs with the same seed), the CNN is +2.0 ± 0.5 points apart; "
+            "McNemar's test finds the difference significant at the 5% level in 3 of the 3 pairs "
+            "(largest p 0.04).") in answer(frame, significance)
 
 
 def test_report_shows_the_demo_records(tmp_path):
