@@ -30,11 +30,8 @@ def inference_ms_per_image(
     if len(images) == 0:
         raise ValueError("no images to time inference on")
     block = images[:batch]
-    predict(block)
-    batch_times = [_timed(predict, block) for _ in range(repeats)]
-    single = images[:1]
-    predict(single)
-    single_times = [_timed(predict, single) for _ in range(single_repeats)]
+    batch_times = repeat_timings(predict, block, repeats)
+    single_times = repeat_timings(predict, images[:1], single_repeats)
     return {
         "inference_batch_size": len(block),
         "inference_ms_per_image_batch": 1000 * float(np.median(batch_times)) / len(block),
@@ -42,10 +39,15 @@ def inference_ms_per_image(
     }
 
 
-def _timed(fn: Callable, arg) -> float:
-    start = time.perf_counter()
+def repeat_timings(fn: Callable, arg, repeats: int) -> np.ndarray:
+    """Seconds of ``repeats`` calls ``fn(arg)``, after one untimed warm-up call."""
     fn(arg)
-    return time.perf_counter() - start
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(arg)
+        times[i] = time.perf_counter() - start
+    return times
 
 
 def size_on_disk(paths: list[Path]) -> int:

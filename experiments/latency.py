@@ -11,24 +11,14 @@ single images; the median and the spread go to ``results/latency.{json,md}``.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
 from experiments import atomic
+from experiments.cost import repeat_timings
 from experiments.manifest import environment, utc_now
 from experiments.models import check_known, fer_runs_with_model, load_method
-
-
-def _times(predict, images: np.ndarray, repeats: int) -> np.ndarray:
-    predict(images)  # warm-up: lazy initialisation, caches
-    out = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
-        predict(images)
-        out[i] = time.perf_counter() - start
-    return out
 
 
 def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
@@ -47,8 +37,8 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
                                     "its model; train it first")
         for run in runs:
             method = load_method(run / "model")
-            per_image = 1000 * _times(method.predict_proba, images[:batch], repeats) / batch
-            single = 1000 * _times(method.predict_proba, images[:1], single_repeats)
+            per_image = 1000 * repeat_timings(method.predict_proba, images[:batch], repeats) / batch
+            single = 1000 * repeat_timings(method.predict_proba, images[:1], single_repeats)
             seed = json.loads((run / "metrics.json").read_text()).get("seed")
             record = {"method": name, "seed": seed, "run": str(run), "batch": batch,
                       "repeats": repeats, "ms_per_image_batch_median": float(np.median(per_image)),

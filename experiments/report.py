@@ -58,7 +58,7 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None) -> str:
             f"points; McNemar's exact test p = {p:.2g}: {verdict} at the 5% level, comparing "
             f"the lowest seeds).")
         pairs = pair.get("seed_pairs", 0)
-        if pairs and pairs >= 2:
+        if pairs >= 2:
             sentences.append(
                 f"Seed by seed ({int(pairs)} pairs of runs with the same seed), the CNN is "
                 f"{100 * sign * pair['seed_diff_mean']:+.1f} ± {100 * pair['seed_diff_std']:.1f} "
