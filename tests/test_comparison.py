@@ -168,6 +168,12 @@ def test_the_answer_is_written_from_the_numbers():
     assert ("Seed by seed (3 pairs of runs with the same seed), the CNN is +2.0 ± 0.5 points apart; "
             "McNemar's test finds the difference significant at the 5% level in 3 of the 3 pairs "
             "(largest p 0.04).") in answer(frame, significance)
+    assert "make latency" not in text
+    latency = [{"method": "net", "ms_per_image_batch_median": m} for m in (2.0, 2.2, 2.1)] + [
+        {"method": "svm", "ms_per_image_batch_median": m} for m in (15.0, 19.0)]
+    assert ("Timed on their own (`make latency`, batches of 256, median over the models of 3 and "
+            "2 seeds): 2.1 ms against 17 ms per image (8.1x).") in answer(frame, significance, latency)
+    assert "make latency" not in answer(frame, significance, latency[:3])  # svm never timed
 
 
 def test_report_shows_the_demo_records(tmp_path):
