@@ -355,13 +355,15 @@ def _detectors(args: argparse.Namespace) -> int:
     from experiments.detectors import benchmark_detectors, detectors_markdown, portraits
     from experiments.harness import DEFAULT_RESULTS
     from experiments.manifest import environment, utc_now
-    from experiments.models import default_model, load_trained
+    from experiments.models import default_model, find_model, load_method
 
     results = args.results or DEFAULT_RESULTS
     model = args.model or default_model(results)
-    method = load_trained(model, results)
+    model_folder = find_model(model, results)
+    method = load_method(model_folder)
     public = _load(args).split("PublicTest").subset(args.per_class, seed=0)
-    result = {"model": model, **benchmark_detectors(public.images, public.labels, method, portraits()),
+    result = {"model": model, "model_folder": str(model_folder),
+              **benchmark_detectors(public.images, public.labels, method, portraits()),
               "command": list(sys.orig_argv), "finished": utc_now(), **environment()}
     atomic.write_json(results / "detectors.json", result)
     atomic.write_text(results / "detectors.md", "# Face detectors for `predict`, measured\n\n"

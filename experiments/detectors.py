@@ -171,8 +171,9 @@ def chosen_pipeline(results: Path) -> dict:
 
 def detectors_markdown(result: dict) -> str:
     """The benchmark as Markdown tables."""
-    lines = [f"Model: `{result['model']}`, {result['detectors'][0]['faces']} FER2013 PublicTest faces "
-             f"(each upscaled 3x in a 240x240 canvas). Accuracy on the original 48x48 crops: "
+    folder = f" (`{result['model_folder']}`)" if result.get("model_folder") else ""
+    lines = [f"Model: `{result['model']}`{folder}, {result['detectors'][0]['faces']} FER2013 PublicTest "
+             f"faces (each upscaled 3x in a 240x240 canvas). Accuracy on the original 48x48 crops: "
              f"{100 * result['accuracy_original_crops']:.1f}%.", "",
              "| Detector | Hit rate % | Detect + align ms/img | Acc. % original crops (hits) | "
              + " | ".join(f"Acc. % pipeline, {n}" for n in NORMALISATIONS) + " |",

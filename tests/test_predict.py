@@ -12,7 +12,7 @@ import skimage.data
 
 from experiments.cli import main
 from experiments.data import CLASSES, load_fer2013
-from experiments.detectors import choose, chosen_pipeline
+from experiments.detectors import choose, chosen_pipeline, detectors_markdown
 from experiments.evaluate import canonical_class, scan_labelled_folder
 from experiments.harness import RunConfig, run_method
 from experiments.models import find_model, load_trained, ship
@@ -177,6 +177,19 @@ def test_default_detector_is_chosen_on_publictest(tmp_path):
     (tmp_path / "detectors.json").write_text(json.dumps({"chosen": choose(rows)}))
     assert chosen_pipeline(tmp_path)["detector"] == "haar"
 
+
+
+def test_detectors_markdown_names_the_model_folder():
+    row = {"detector": "haar", "faces": 10, "hit_rate": 0.8, "detect_align_ms_per_image": 5.0,
+           "accuracy_original_crops_where_hit": 0.5, "accuracy_none": 0.5,
+           "accuracy_equalize": 0.4, "accuracy_gamma": 0.45}
+    result = {"model": "best_small", "model_folder": "results/runs/best_small/x-seed2/model",
+              "accuracy_original_crops": 0.5, "detectors": [row], "chosen": choose([row]),
+              "latency_on_photo": []}
+    text = detectors_markdown(result)
+    assert text.startswith("Model: `best_small` (`results/runs/best_small/x-seed2/model`), 10 FER2013")
+    del result["model_folder"]  # written before the folder was recorded
+    assert detectors_markdown(result).startswith("Model: `best_small`, 10 FER2013")
 
 def test_demo_portraits_and_clip(tmp_path, results, capsys):
     inputs = tmp_path / "portraits"
