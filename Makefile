@@ -10,6 +10,7 @@
 #   make table            comparison, claims and significance tables + figures (results/)
 #   make detectors        measure the face detectors for `predict` (results/detectors.md)
 #   make latency          time the trained models' inference on their own (results/latency.md)
+#   make flip [MODEL=]    a CNN's seeds with and without the test-time flip (results/flip.md)
 #   make ship             copy the trained small models to results/models/ (committed)
 #   make demo             predict on two portrait photos and a clip: results/demo/ (annotated)
 #   make report           results/README.md, the chapter's answer, from the runs
@@ -36,7 +37,7 @@ SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns table \
-        detectors latency ship demo report evaluate evaluate-photos all clean-cache
+        detectors latency flip ship demo report evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -118,6 +119,10 @@ detectors: setup
 LATENCY ?= best_small landmarks+hog+gabor-rbf_svm
 latency: setup
 	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
+
+# is best_small's test-time flip worth its second forward pass? accuracy and ms/img without it
+flip: setup
+	$(FER) flip $(MODEL) $(DATA_ARG) --results $(RESULTS)
 
 # trained models small enough to commit (<= 8 MB each): see results/models/README.md
 SHIP ?= best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp

@@ -82,6 +82,13 @@ class CnnMethod(Method):
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return default_cache_dir() / "cnn" / f"{self.architecture}-seed{self.seed}-{digest}"
 
+    def set_tta_flip(self, flip: bool) -> CnnMethod:
+        """Average (or stop averaging) each prediction with the mirror image's; returns self."""
+        self.train_config = self.train_config.with_overrides(tta_flip=bool(flip))
+        if self.model_ is not None:
+            self._use(self.model_)
+        return self
+
     def _use(self, model) -> None:
         from cnn.training import make_predictor
 
@@ -120,10 +127,8 @@ class CnnMethod(Method):
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
         method = cls(meta["architecture"], seed=meta.get("seed", 0), verbose=False)
-        if bool(meta.get("tta_flip")) != method.train_config.tta_flip:
-            method.train_config = method.train_config.with_overrides(tta_flip=bool(meta["tta_flip"]))
         method._use(keras.saving.load_model(directory / "model.keras", compile=False))
-        return method
+        return method.set_tta_flip(bool(meta.get("tta_flip")))
 
     def n_parameters(self) -> int | None:
         return None if self.model_ is None else int(self.model_.count_params())

@@ -139,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="results folder (default: results/ in the project)")
     _add_data_options(latency)
 
+    flip = sub.add_parser(
+        "flip", help="each seed's CNN with and without the test-time flip: PublicTest and "
+                     "PrivateTest accuracy, ms per image; write results/flip.{json,md}")
+    flip.add_argument("method", metavar="METHOD")
+    flip.add_argument("--repeats", type=int, default=20, metavar="N",
+                      help="timed batches of 256 per setting (default 20)")
+    flip.add_argument("--results", metavar="DIR", type=Path, default=None,
+                      help="results folder (default: results/ in the project)")
+    _add_data_options(flip)
+
     ship = sub.add_parser("ship", help="copy a trained model to results/models/ for committing")
     ship.add_argument("methods", metavar="METHOD", nargs="+")
     ship.add_argument("--results", metavar="DIR", type=Path, default=None,
@@ -244,6 +254,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         images = _load(args).split("PrivateTest").images
         records = latency.measure(args.methods, images, results, repeats=args.repeats)
         for path in latency.write(records, results, " ".join(["python -m experiments", *sys.argv[1:]])):
+            print(path)
+        return 0
+    if args.command == "flip":
+        from experiments import flip
+        from experiments.harness import DEFAULT_RESULTS
+
+        results = args.results or DEFAULT_RESULTS
+        records = flip.compare(args.method, _load(args), results, repeats=args.repeats)
+        for path in flip.write(records, results, " ".join(["python -m experiments", *sys.argv[1:]])):
             print(path)
         return 0
     if args.command == "table":
