@@ -137,9 +137,11 @@ evaluate: setup
 # FER2013's PrivateTest set as "photos" (faces upscaled inside a border), through the whole
 # predict pipeline (detector, eye alignment, crop): how much the photo pipeline costs in accuracy
 PHOTOS_DIR ?= .cache/photos/PrivateTest
+# make all passes EVALUATE_OPTS=--skip-done: an unchanged evaluation is not repeated
+EVALUATE_OPTS ?=
 evaluate-photos: setup
 	test -d $(PHOTOS_DIR) || $(FER) data export --split PrivateTest --canvas --out $(PHOTOS_DIR) $(DATA_ARG)
-	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results $(RESULTS)
+	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results $(RESULTS) $(EVALUATE_OPTS)
 	$(FER) table --results $(RESULTS)
 
 # predict on real portraits (shipped by scikit-image and matplotlib) and a short clip made from
@@ -157,8 +159,8 @@ report: setup
 ALL_SEEDS ?= 0 1 2
 all: setup
 	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
-	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS))
-	$(MAKE) detectors evaluate-photos demo latency report
+	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
+	$(MAKE) detectors evaluate-photos demo latency report EVALUATE_OPTS=--skip-done
 
 clean-cache:
 	rm -rf .cache

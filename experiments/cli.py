@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--crop", choices=["auto", "cropped", "detect"], default="auto",
                           help="faces already cropped, or find them (auto: cropped when both "
                                "sides are at most 100 px; default)")
+    evaluate.add_argument("--skip-done", action="store_true",
+                          help="do nothing when a run with the same folder, model and face "
+                               "settings exists (make all uses this)")
 
     report = sub.add_parser("report", help="write results/README.md, the chapter's answer, from the runs")
     report.add_argument("--results", metavar="DIR", type=Path, default=None,
@@ -285,7 +288,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                                                 None if args.crop == "detect" else "none")
         folder, summary = evaluate_folder(args.folder, model, args.name, results_dir=results,
                                           crop=args.crop, detector=detector,
-                                          normalisation=normalisation)
+                                          normalisation=normalisation, skip_done=args.skip_done)
+        if summary["skipped"]:
+            print(f"{model} on {args.name}: already done in {folder}; skipping")
+            return 0
         low, high = summary["accuracy_ci95"]
         print(f"{model} on {args.name}: accuracy {summary['accuracy']:.2%} (95% CI {low:.2%}-{high:.2%}), "
               f"macro-F1 {summary['macro_f1']:.3f} on {summary['evaluated']} of {summary['images']} "

@@ -10,6 +10,7 @@ with the data set's name, so ``make table`` shows it beside the FER2013 rows.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -109,13 +110,37 @@ def faces_of(folder: LabelledFolder, pipeline: FacePipeline, crop: str = "auto"
     return np.asarray(faces, dtype=np.uint8).reshape(-1, 48, 48), np.asarray(labels), used, no_face
 
 
+def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, settings: dict) -> Path | None:
+    """The newest finished evaluation run of ``method_name`` on ``dataset`` whose manifest records
+    the same ``settings`` (folder, model, crop, detector, normalisation, image count), if any."""
+    for manifest_file in sorted((Path(results_dir) / "runs" / method_name).glob("*/manifest.json"),
+                                reverse=True):
+        if manifest_file.parent.name.startswith("."):
+            continue
+        evaluation = json.loads(manifest_file.read_text()).get("evaluation") or {}
+        metrics_file = manifest_file.parent / "metrics.json"
+        if (all(evaluation.get(key) == value for key, value in settings.items()) and metrics_file.exists()
+                and json.loads(metrics_file.read_text()).get("dataset") == dataset):
+            return manifest_file.parent
+    return None
+
+
+def _summary(manifest: dict, metrics: dict) -> dict:
+    evaluation = manifest["evaluation"]
+    return {"images": evaluation["images"], "evaluated": evaluation["evaluated"],
+            "no_face": len(evaluation["no_face"]), "left_out": evaluation["left_out"],
+            "accuracy": metrics["accuracy"], "accuracy_ci95": metrics["accuracy_ci95"],
+            "macro_f1": metrics["macro_f1"]}
+
+
 def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results_dir: Path,
                     crop: str = "auto", detector: str = "dlib", normalisation: str = "none",
-                    n_boot: int = 2000) -> tuple[Path, dict]:
+                    n_boot: int = 2000, skip_done: bool = False) -> tuple[Path, dict]:
     """Evaluate ``method_name``'s trained model on a labelled folder; write and return its run.
 
     ``normalisation`` defaults to none: FER2013's own faces were not equalised, and the
-    models saw them as they are.
+    models saw them as they are. With ``skip_done``, an earlier run with the same folder, model
+    and face settings is returned instead of a new one (the evaluation is deterministic).
     """
     from experiments.harness import staged_run, write_confusion, write_predictions
     from experiments.metrics import classification_metrics
@@ -127,6 +152,13 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     model_dir = find_model(method_name, results_dir)
     method = load_method(model_dir)
     folder = scan_labelled_folder(root)
+    settings = {"folder": str(folder.root), "model": str(model_dir), "crop": crop, "detector": detector,
+                "normalisation": normalisation, "images": len(folder.paths)}
+    done = find_evaluation(results_dir, method_name, dataset, settings) if skip_done else None
+    if done is not None:
+        manifest = json.loads((done / "manifest.json").read_text())
+        metrics = json.loads((done / "metrics.json").read_text())["splits"][dataset]
+        return done, {**_summary(manifest, metrics), "skipped": True}
     pipeline = FacePipeline(method, detector=detector, normalisation=normalisation)
     faces, labels, used, no_face = faces_of(folder, pipeline, crop)
     if len(faces) == 0:
@@ -150,16 +182,11 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
             "cost": {"train_seconds": 0.0, "inference_ms_per_image_batch": ms_per_image,
                      "inference_ms_single_image": None, "n_parameters": method.n_parameters()},
         })
-        atomic.write_json(staging / "manifest.json", {
+        manifest = {
             "command": list(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
-            "evaluation": {"folder": str(folder.root), "model": str(model_dir), "crop": crop,
-                           "detector": detector, "normalisation": normalisation,
-                           "class_folders": folder.folders, "left_out": folder.left_out,
-                           "images": len(folder.paths), "evaluated": len(used),
-                           "no_face": [str(p) for p in no_face]},
+            "evaluation": {**settings, "class_folders": folder.folders, "left_out": folder.left_out,
+                           "evaluated": len(used), "no_face": [str(p) for p in no_face]},
             "started": started, "finished": utc_now(), **environment(),
-        })
-    summary = {"images": len(folder.paths), "evaluated": len(used), "no_face": len(no_face),
-               "left_out": folder.left_out, "accuracy": metrics["accuracy"],
-               "accuracy_ci95": metrics["accuracy_ci95"], "macro_f1": metrics["macro_f1"]}
-    return staging.parent / run_id, summary
+        }
+        atomic.write_json(staging / "manifest.json", manifest)
+    return staging.parent / run_id, {**_summary(manifest, metrics), "skipped": False}

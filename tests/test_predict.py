@@ -148,6 +148,17 @@ def test_evaluate_a_labelled_folder(tmp_path, results, capsys):
     table = pd.read_csv(results / "comparison.csv")
     assert set(table["dataset"]) == {"FER2013", "Toy"}
     assert table.loc[table["dataset"] == "Toy", "n_test"].item() == 5
+    runs = results / "runs" / "majority"
+    before = sorted(p.name for p in runs.iterdir())
+    assert main(["evaluate", str(root), "--name", "Toy", "--model", "majority",
+                 "--results", str(results), "--skip-done"]) == 0  # same folder, model, settings
+    assert "majority on Toy: already done in" in capsys.readouterr().out
+    assert sorted(p.name for p in runs.iterdir()) == before
+    cv2.imwrite(str(root / "ANGER" / "new.png"), np.zeros((48, 48), np.uint8))  # the folder changed
+    assert main(["evaluate", str(root), "--name", "Toy", "--model", "majority",
+                 "--results", str(results), "--skip-done"]) == 0
+    assert "on 6 of 6 images" in capsys.readouterr().out
+    assert len(list(runs.iterdir())) == len(before) + 1
 
 
 def test_export_a_split_as_a_labelled_folder(tmp_path, csv_file):
