@@ -28,6 +28,14 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
                         help="read the source again instead of the converted cache")
 
 
+def _add_timing_options(parser: argparse.ArgumentParser, repeats_help: str) -> None:
+    """--repeats, --results and the data options of the benchmarks that time saved models."""
+    parser.add_argument("--repeats", type=int, default=20, metavar="N", help=repeats_help)
+    parser.add_argument("--results", metavar="DIR", type=Path, default=None,
+                        help="results folder (default: results/ in the project)")
+    _add_data_options(parser)
+
+
 def _load(args: argparse.Namespace):
     return load_fer2013(args.data, resize=args.resize, per_class=args.subset,
                         seed=args.subset_seed, use_cache=not args.no_cache)
@@ -136,21 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
         "latency", help="time trained models' inference on their own (every seed's run); write "
                         "results/latency.{json,md}")
     latency.add_argument("methods", metavar="METHOD", nargs="+")
-    latency.add_argument("--repeats", type=int, default=20, metavar="N",
-                         help="timed batches of 256 per model (default 20)")
-    latency.add_argument("--results", metavar="DIR", type=Path, default=None,
-                         help="results folder (default: results/ in the project)")
-    _add_data_options(latency)
+    _add_timing_options(latency, "timed batches of 256 per model (default 20)")
 
     flip = sub.add_parser(
         "flip", help="each seed's CNN with and without the test-time flip: PublicTest and "
                      "PrivateTest accuracy, ms per image; write results/flip.{json,md}")
     flip.add_argument("method", metavar="METHOD")
-    flip.add_argument("--repeats", type=int, default=20, metavar="N",
-                      help="timed batches of 256 per setting (default 20)")
-    flip.add_argument("--results", metavar="DIR", type=Path, default=None,
-                      help="results folder (default: results/ in the project)")
-    _add_data_options(flip)
+    _add_timing_options(flip, "timed batches of 256 per setting (default 20)")
 
     ship = sub.add_parser("ship", help="copy a trained model to results/models/ for committing")
     ship.add_argument("methods", metavar="METHOD", nargs="+")

@@ -14,23 +14,18 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import atomic
 from experiments.cost import repeat_timings
 from experiments.data import FerData
-from experiments.manifest import environment, utc_now
-from experiments.models import check_known, fer_runs_with_model, load_method
+from experiments.latency import model_runs, write_records
+from experiments.models import load_method
 
 
 def compare(name: str, data: FerData, results_dir: str | Path, *,
             batch: int = 256, repeats: int = 20, progress=print) -> list[dict]:
     """One record per run of ``name``: accuracy and batch latency with and without the flip."""
-    check_known(name)
+    runs = model_runs(name, results_dir)
     splits = {split: data.split(split) for split in ("PublicTest", "PrivateTest")}
     private = splits["PrivateTest"]
-    runs = fer_runs_with_model(name, Path(results_dir))
-    if not runs:
-        raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
-                                "its model; train it first")
     if len(private.images) < batch:
         raise ValueError(f"need at least {batch} images to time batches of {batch}")
     records = []
@@ -82,9 +77,4 @@ def markdown(records: list[dict], command: str) -> str:
 
 def write(records: list[dict], results_dir: str | Path, command: str) -> list[Path]:
     """``flip.json`` (records + environment) and ``flip.md`` in ``results_dir``."""
-    results_dir = Path(results_dir)
-    json_path, md_path = results_dir / "flip.json", results_dir / "flip.md"
-    atomic.write_json(json_path, {"command": command, "finished": utc_now(), "records": records,
-                                  **environment()})
-    atomic.write_text(md_path, markdown(records, command))
-    return [json_path, md_path]
+    return write_records(records, results_dir, "flip", markdown(records, command), command)

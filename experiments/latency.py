@@ -21,6 +21,16 @@ from experiments.manifest import environment, utc_now
 from experiments.models import check_known, fer_runs_with_model, load_method
 
 
+def model_runs(name: str, results_dir: str | Path) -> list[Path]:
+    """Every full-data run of ``name`` that kept its model (one per seed), oldest first."""
+    check_known(name)
+    runs = fer_runs_with_model(name, Path(results_dir))
+    if not runs:
+        raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
+                                "its model; train it first")
+    return runs
+
+
 def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
             batch: int = 256, repeats: int = 20, single_repeats: int = 50,
             progress=print) -> list[dict]:
@@ -30,12 +40,7 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
         raise ValueError(f"need at least {batch} images to time batches of {batch}, got {len(images)}")
     records = []
     for name in names:
-        check_known(name)
-        runs = fer_runs_with_model(name, Path(results_dir))
-        if not runs:
-            raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
-                                    "its model; train it first")
-        for run in runs:
+        for run in model_runs(name, results_dir):
             method = load_method(run / "model")
             per_image = 1000 * repeat_timings(method.predict_proba, images[:batch], repeats) / batch
             single = 1000 * repeat_timings(method.predict_proba, images[:1], single_repeats)
@@ -71,11 +76,17 @@ def markdown(records: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(records: list[dict], results_dir: str | Path, command: str) -> list[Path]:
-    """``latency.json`` (records + environment) and ``latency.md`` in ``results_dir``."""
+def write_records(records: list[dict], results_dir: str | Path, stem: str, table: str,
+                  command: str) -> list[Path]:
+    """``<stem>.json`` (records, command, environment) and ``<stem>.md`` (``table``)."""
     results_dir = Path(results_dir)
-    json_path, md_path = results_dir / "latency.json", results_dir / "latency.md"
+    json_path, md_path = results_dir / f"{stem}.json", results_dir / f"{stem}.md"
     atomic.write_json(json_path, {"command": command, "finished": utc_now(), "records": records,
                                   **environment()})
-    atomic.write_text(md_path, markdown(records, command))
+    atomic.write_text(md_path, table)
     return [json_path, md_path]
+
+
+def write(records: list[dict], results_dir: str | Path, command: str) -> list[Path]:
+    """``latency.json`` (records + environment) and ``latency.md`` in ``results_dir``."""
+    return write_records(records, results_dir, "latency", markdown(records, command), command)
