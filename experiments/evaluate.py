@@ -150,7 +150,6 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
         raise ValueError(f"data set name {dataset!r}: use letters, digits, . _ + -, not FER2013")
     started = utc_now()
     model_dir = find_model(method_name, results_dir)
-    method = load_method(model_dir)
     folder = scan_labelled_folder(root)
     settings = {"folder": str(folder.root), "model": str(model_dir), "crop": crop, "detector": detector,
                 "normalisation": normalisation, "images": len(folder.paths)}
@@ -159,6 +158,7 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
         manifest = json.loads((done / "manifest.json").read_text())
         metrics = json.loads((done / "metrics.json").read_text())["splits"][dataset]
         return done, {**_summary(manifest, metrics), "skipped": True}
+    method = load_method(model_dir)
     pipeline = FacePipeline(method, detector=detector, normalisation=normalisation)
     faces, labels, used, no_face = faces_of(folder, pipeline, crop)
     if len(faces) == 0:
