@@ -171,7 +171,7 @@ def _accuracy_cell(row) -> str:
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The human-readable columns shared by the Markdown and LaTeX tables."""
     out = pd.DataFrame({
-        "Method": frame["method"],
+        "Method": [m if d == "FER2013" else f"{m} on {d}" for m, d in zip(frame["method"], frame["dataset"])],
         "Branch": frame["branch"],
         "Features": frame["features"],
         "Classifier / architecture": frame["classifier"],

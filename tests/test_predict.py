@@ -148,6 +148,8 @@ def test_evaluate_a_labelled_folder(tmp_path, results, capsys):
     table = pd.read_csv(results / "comparison.csv")
     assert set(table["dataset"]) == {"FER2013", "Toy"}
     assert table.loc[table["dataset"] == "Toy", "n_test"].item() == 5
+    assert "| majority on Toy | reference |" in (results / "comparison.md").read_text()
+    assert "majority on Toy &" in (results / "comparison.tex").read_text()
     runs = results / "runs" / "majority"
     before = sorted(p.name for p in runs.iterdir())
     assert main(["evaluate", str(root), "--name", "Toy", "--model", "majority",
