@@ -6,7 +6,8 @@ TensorFlow; it is imported when a method is built or fitted.
 
 Environment overrides (read when a method is made, recorded in its config):
 ``FER_CNN_EPOCHS`` (at most this many epochs, e.g. for quick runs), ``FER_CNN_MINUTES``
-(training time budget), ``FER_CNN_THREADS`` (CPU threads; default all cores).
+(training time budget), ``FER_CNN_THREADS`` (CPU threads; default all cores),
+``FER_CNN_BALANCE`` (none, oversample or class_weight instead of the recipe's: ablations).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ class CnnMethod(Method):
     ``work_dir`` keeps the checkpoints and learning curves (default
     ``<cache>/cnn/<architecture>-seed<seed>-<fingerprint>/``, the fingerprint covering the
     data, the recipe and the seed), so a killed run resumes when fitted again on the same
-    data. ``epochs`` / ``time_budget_minutes`` cap the recipe's; ``config`` replaces it.
+    data. ``epochs`` / ``time_budget_minutes`` cap the recipe's, ``balance`` overrides its class
+    balancing; ``config`` replaces it.
     """
 
     branch = "cnn"
@@ -39,15 +41,15 @@ class CnnMethod(Method):
 
     def __init__(self, architecture: str, seed: int = 0, *, config: TrainConfig | None = None,
                  epochs: int | None = None, time_budget_minutes: float | None = None,
-                 work_dir: str | os.PathLike | None = None, threads: int | None = None,
-                 verbose: bool = True):
+                 balance: str | None = None, work_dir: str | os.PathLike | None = None,
+                 threads: int | None = None, verbose: bool = True):
         if architecture not in ARCHITECTURES:
             raise KeyError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
         info = ARCHITECTURES[architecture]
         self.architecture, self.seed = architecture, seed
         self.classifier = info.classifier
         self.train_config = (config or info.recipe).with_overrides(
-            epochs=epochs, time_budget_minutes=time_budget_minutes)
+            epochs=epochs, time_budget_minutes=time_budget_minutes, balance=balance)
         self.work_dir = Path(work_dir) if work_dir is not None else None
         self.threads, self.verbose = threads, verbose
         self.model_ = None
@@ -214,6 +216,7 @@ def _factory(architecture: str) -> MethodFactory:
         return CnnMethod(architecture, seed,
                          epochs=_env_number("FER_CNN_EPOCHS", int),
                          time_budget_minutes=_env_number("FER_CNN_MINUTES", float),
+                         balance=os.environ.get("FER_CNN_BALANCE") or None,
                          threads=_env_number("FER_CNN_THREADS", int))
 
     return make

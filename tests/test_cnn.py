@@ -283,6 +283,12 @@ def test_harness_run_keeps_the_learning_curves(tmp_path, data, monkeypatch):
     assert metrics["cost"]["flops"] > 0 and metrics["cost"]["best_epoch"] == 1
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["selection"]["best_epoch"] == 1
+    assert manifest["config"]["method_config"]["train"]["balance"] == "oversample"  # thesis_tiny's
+    monkeypatch.setenv("FER_CNN_BALANCE", "class_weight")  # an ablation's override
+    assert make_method("best_small", seed=0).train_config.balance == "class_weight"
+    monkeypatch.setenv("FER_CNN_BALANCE", "balanced")
+    with pytest.raises(ValueError, match="balance must be one of"):
+        make_method("best_small", seed=0)
     assert manifest["split_stats"]["Training"]["oversampled_copies"] >= 0
 
 
