@@ -96,16 +96,19 @@ CNN_ENV = $(if $(QUICK),FER_CNN_EPOCHS=$(CNN_QUICK_EPOCHS)) $(if $(BALANCE),FER_
 # BALANCE=oversample|class_weight|none overrides the recipe's class balancing: an ablation,
 # so it must go to its own results folder (RESULTS=results/ablations), never the study's
 BALANCE ?=
+ABLATION_CHECK = @test -z "$(BALANCE)" -o "$(RESULTS)" != results || \
+	{ echo "BALANCE= is an ablation: add RESULTS=results/ablations" >&2; exit 2; }
 SOURCE_CNNS = thesis_tiny bauman_4conv mini_xception nn_model1 ua_a ua_c nn_model2
 
 cnn: setup
-	@test -z "$(BALANCE)" -o "$(RESULTS)" != results || { echo "BALANCE= is an ablation: add RESULTS=results/ablations" >&2; exit 2; }
+	$(ABLATION_CHECK)
 	@set -e; for seed in $(SEEDS); do \
 	  $(CNN_ENV) $(FER) run $(MODEL) $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
 	done
 	$(FER) table --results $(RESULTS)
 
 cnns: setup
+	$(ABLATION_CHECK)
 	@set -e; for seed in $(SEEDS); do for m in $(SOURCE_CNNS); do \
 	  FER_CNN_MINUTES=$(SOURCE_CNN_MINUTES) $(CNN_ENV) \
 	    $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \

@@ -129,8 +129,9 @@ class CnnMethod(Method):
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
         method = cls(meta["architecture"], seed=meta.get("seed", 0), verbose=False)
+        method.set_tta_flip(bool(meta.get("tta_flip")))  # before the model: one predictor built
         method._use(keras.saving.load_model(directory / "model.keras", compile=False))
-        return method.set_tta_flip(bool(meta.get("tta_flip")))
+        return method
 
     def n_parameters(self) -> int | None:
         return None if self.model_ is None else int(self.model_.count_params())
