@@ -84,6 +84,10 @@ class CnnMethod(Method):
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return default_cache_dir() / "cnn" / f"{self.architecture}-seed{self.seed}-{digest}"
 
+    def run_key(self) -> dict:
+        """The whole training recipe, budgets included: a 7-minute run is not the recipe's run."""
+        return {"train": self.train_config.as_dict()}
+
     def set_tta_flip(self, flip: bool) -> CnnMethod:
         """Average (or stop averaging) each prediction with the mirror image's; returns self."""
         self.train_config = self.train_config.with_overrides(tta_flip=bool(flip))
@@ -138,10 +142,13 @@ class CnnMethod(Method):
 
     def cost_details(self) -> dict:
         from cnn.architectures import count_flops
+        from experiments.compute import CONTENDED_SHARE, combined_share
 
         if self.result_ is None:
             return {}
         history = self.result_.history
+        # over every epoch, also those of earlier sittings of a resumed run
+        share = combined_share([(row["seconds"], row.get("other_cpu_share")) for row in history])
         return {
             "flops": count_flops(self.model_),
             "flops_per_prediction": count_flops(self.model_) * (2 if self.train_config.tta_flip else 1),
@@ -149,6 +156,10 @@ class CnnMethod(Method):
             "best_epoch": self.result_.best_epoch,
             "seconds_per_epoch": float(np.mean([row["seconds"] for row in history])) if history else None,
             "epoch_seconds_total": self.result_.train_seconds,
+            "epoch_cpu_seconds_total": self.result_.train_cpu_seconds,
+            "epochs_other_cpu_share": share,
+            "epochs_contended": share is not None and share > CONTENDED_SHARE,
+            "epochs_without_cpu_record": sum(1 for row in history if "cpu_seconds" not in row),
         }
 
     def selection(self) -> dict:

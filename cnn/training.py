@@ -13,7 +13,12 @@
   ``state.json`` (epoch, history, best so far, elapsed time) are written to the work
   folder, each to a temporary name first and then renamed; ``state.json`` is written last
   and names the files it belongs to, so a run killed at any moment resumes from its last
-  complete epoch.
+  complete epoch. The random state of dropout and other random layers (which a saved model
+  does not keep) is reset from ``(seed, epoch)`` before every epoch, so a resumed run ends
+  with exactly the weights of an uninterrupted one.
+* Cost: every epoch records its wall time, this process's CPU time and the share of the
+  machine other processes used meanwhile (``experiments.compute``). Only one process trains
+  into a work folder at a time.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +39,7 @@ import tensorflow as tf
 from cnn.architectures import N_CLASSES
 from cnn.config import Augmentation, TrainConfig
 from experiments import atomic
+from experiments.compute import CpuMeter, exclusive_folder
 from experiments.data import CLASSES, IMAGE_SIZE
 from experiments.plots import save_figure
 
@@ -42,6 +47,7 @@ STATE_FILE = "state.json"
 CURVES_CSV = "learning_curves.csv"
 CURVES_PNG = "learning_curves.png"
 STATE_VERSION = 1
+SEED_STATE = "seed_generator_state"  # the variable name of Keras' SeedGenerator state
 Log = Callable[[str], None]
 
 
@@ -221,6 +227,7 @@ class TrainResult:
     epochs_trained: int
     stop_reason: str
     train_seconds: float
+    train_cpu_seconds: float
     history: list[dict] = field(default_factory=list)
     curves: dict[str, Path] = field(default_factory=dict)
 
@@ -236,11 +243,17 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
     curves go to ``curves_dir`` (default: ``work_dir``). ``identity`` (anything JSON, e.g. a
     data fingerprint) is stored and must match on resume, with the config and the seed.
     """
-    log = log or _stderr
+    work_dir = Path(work_dir)
+    with exclusive_folder(work_dir, f"training {name}, seed {seed}"):
+        return _train(build, config, train_data, val_data, seed=seed, work_dir=work_dir,
+                      curves_dir=Path(curves_dir or work_dir), identity=identity, name=name,
+                      log=log or _stderr)
+
+
+def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_dir: Path,
+           curves_dir: Path, identity, name: str, log: Log) -> TrainResult:
     images, labels = train_data
     val_images, val_labels = val_data
-    work_dir, curves_dir = Path(work_dir), Path(curves_dir or work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
     steps = steps_per_epoch(labels, config)
     who = {"name": name, "seed": seed, "config": config.identity(), "identity": identity}
     state = _load_state(work_dir)
@@ -249,7 +262,8 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
         model = build()
         compile_model(model, config, steps)
         state = {"version": STATE_VERSION, **who, "epoch": 0, "history": [], "best_epoch": 0,
-                 "best_val_accuracy": -1.0, "elapsed_seconds": 0.0, "lr_scale": 1.0,
+                 "best_val_accuracy": -1.0, "elapsed_seconds": 0.0, "cpu_seconds": 0.0,
+                 "lr_scale": 1.0,
                  "last": None, "best": None}
     else:
         _check_same_run(state, who, work_dir)
@@ -262,21 +276,24 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
         if config.schedule != "cosine":
             model.optimizer.learning_rate = config.learning_rate * state["lr_scale"]
         lr = float(model.optimizer.learning_rate.numpy())
-        start = time.perf_counter()
-        fitted = model.fit(training_dataset(images, labels, config, seed=seed, epoch=epoch),
-                           epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0).history
-        val_loss, val_acc = scores(predict(val_images), val_labels)
-        seconds = time.perf_counter() - start
+        reset_random_layers(model, seed, epoch)
+        with CpuMeter() as meter:
+            fitted = model.fit(training_dataset(images, labels, config, seed=seed, epoch=epoch),
+                               epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0).history
+            val_loss, val_acc = scores(predict(val_images), val_labels)
+        seconds = meter.wall_seconds
         row = {"epoch": epoch + 1, "learning_rate": lr,
                "train_loss": fitted["loss"][-1], "train_accuracy": fitted["accuracy"][-1],
-               "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds}
+               "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds,
+               "cpu_seconds": meter.cpu_seconds, "other_cpu_share": meter.other_share}
         improved = val_acc > state["best_val_accuracy"]
         _advance(state, row, improved, config)
         _save_checkpoint(model, work_dir, state, improved)
         write_curves(state["history"], curves_dir)
         log(f"[{name}] epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.3f}  "
             f"acc {row['train_accuracy']:.3f}  |  PublicTest loss {val_loss:.3f}  acc {val_acc:.3f}"
-            f"{' *' if improved else '  '}  |  lr {lr:.1e}  {seconds:.0f} s")
+            f"{' *' if improved else '  '}  |  lr {lr:.1e}  {seconds:.0f} s wall, "
+            f"{meter.cpu_seconds:.0f} s CPU{'  (machine shared)' if meter.contended else ''}")
 
     if state["history"]:
         write_curves(state["history"], curves_dir)
@@ -285,7 +302,7 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
     best = build()
     best.load_weights(work_dir / state["best"])
     return TrainResult(best, state["best_epoch"], state["best_val_accuracy"], state["epoch"], reason,
-                       state["elapsed_seconds"], list(state["history"]),
+                       state["elapsed_seconds"], state.get("cpu_seconds", 0.0), list(state["history"]),
                        {CURVES_CSV: curves_dir / CURVES_CSV, CURVES_PNG: curves_dir / CURVES_PNG})
 
 
@@ -306,6 +323,7 @@ def _advance(state: dict, row: dict, improved: bool, config: TrainConfig) -> Non
     state["epoch"] = row["epoch"]
     state["history"].append(row)
     state["elapsed_seconds"] += row["seconds"]
+    state["cpu_seconds"] = state.get("cpu_seconds", 0.0) + row.get("cpu_seconds", 0.0)
     if improved:
         state["best_epoch"], state["best_val_accuracy"] = row["epoch"], row["val_accuracy"]
     elif (config.schedule == "plateau"
@@ -313,6 +331,16 @@ def _advance(state: dict, row: dict, improved: bool, config: TrainConfig) -> Non
           >= config.plateau_patience):
         state["lr_scale"] *= config.plateau_factor
         state["lr_changed"] = state["epoch"]
+
+
+def reset_random_layers(model: keras.Model, seed: int, epoch: int) -> None:
+    """Set every random layer's generator (dropout, ...) to a state that depends only on
+    ``(seed, epoch)`` and the layer's position: saved models do not keep this state, so
+    without it a resumed run would draw other dropout masks than an uninterrupted one."""
+    states = [v for v in model.variables if v.name == SEED_STATE]
+    for position, variable in enumerate(states):
+        base = int(np.random.default_rng([seed, epoch, position]).integers(1, 2**30))
+        variable.assign(np.array([base, 0], dtype=variable.dtype))
 
 
 def _save_checkpoint(model: keras.Model, work_dir: Path, state: dict, improved: bool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from experiments.data import ACCEPTED_FORMS, DATA_ENV, DataError, load_fer2013
@@ -180,6 +181,7 @@ def _add_model_options(parser: argparse.ArgumentParser, evaluating: bool = False
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from experiments.compute import FolderBusyError
     from experiments.method import UnknownMethodError
     from experiments.predict import InputError
 
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except (DataError, UnknownMethodError, FileNotFoundError) as err:
+    except (DataError, UnknownMethodError, FileNotFoundError, FolderBusyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2
@@ -230,11 +232,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         config = RunConfig(method=args.method, seed=args.seed,
                            results_dir=args.results or DEFAULT_RESULTS,
                            per_class=args.subset, keep_model=not args.no_model)
-        done = find_done(config, data.checksum) if args.skip_done else None
-        if done is not None:
-            print(f"{args.method}: already done in {done}; skipping", file=sys.stderr)
-            return 0
-        print(run_method(config, data, method))
+        with _compute_lock(args, f"run {args.method} --seed {args.seed}"):
+            # checked after the wait too: the process waited for may have done this very run
+            done = find_done(config, data.checksum, method.run_key()) if args.skip_done else None
+            if done is not None:
+                print(f"{args.method}: already done in {done}; skipping", file=sys.stderr)
+                return 0
+            print(run_method(config, data, method))
         return 0
     if args.command == "features":
         from baselines.extraction import benchmark_extraction
@@ -242,7 +246,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from experiments.manifest import environment, utc_now
 
         data = _load(args)
-        result = benchmark_extraction(data, cold=not args.warm)
+        with _compute_lock(args, "features benchmark"):
+            result = benchmark_extraction(data, cold=not args.warm)
         for key, value in result.items():
             print(f"{key:28s} {value:.1f}" if isinstance(value, float) else f"{key:28s} {value}")
         if args.out:
@@ -255,7 +260,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         results = args.results or DEFAULT_RESULTS
         images = _load(args).split("PrivateTest").images
-        records = latency.measure(args.methods, images, results, repeats=args.repeats)
+        with _compute_lock(args, "latency benchmark"):
+            records = latency.measure(args.methods, images, results, repeats=args.repeats)
         for path in latency.write(records, results, " ".join(["python -m experiments", *sys.argv[1:]])):
             print(path)
         return 0
@@ -264,7 +270,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from experiments.harness import DEFAULT_RESULTS
 
         results = args.results or DEFAULT_RESULTS
-        records = flip.compare(args.method, _load(args), results, repeats=args.repeats)
+        data = _load(args)
+        with _compute_lock(args, "flip benchmark"):
+            records = flip.compare(args.method, data, results, repeats=args.repeats)
         for path in flip.write(records, results, " ".join(["python -m experiments", *sys.argv[1:]])):
             print(path)
         return 0
@@ -318,6 +326,17 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"{target}  ({size / 1024**2:.2f} MB)")
         return 0
     raise AssertionError(args.command)
+
+
+def _compute_lock(args: argparse.Namespace, purpose: str):
+    """The machine-wide lock around work that trains or times (see ``experiments.compute``).
+
+    Quick runs on a ``--subset`` skip it: their timings are never reported, and
+    ``make baselines QUICK=1`` runs two at a time on purpose.
+    """
+    from experiments.compute import machine_lock
+
+    return nullcontext() if getattr(args, "subset", None) is not None else machine_lock(purpose)
 
 
 def _face_options(args: argparse.Namespace, results: Path,
@@ -387,8 +406,9 @@ def _detectors(args: argparse.Namespace) -> int:
     model_folder = find_model(model, results)
     method = load_method(model_folder)
     public = _load(args).split("PublicTest").subset(args.per_class, seed=0)
-    result = {"model": model, "model_folder": str(model_folder),
-              **benchmark_detectors(public.images, public.labels, method, portraits()),
+    with _compute_lock(args, "detector benchmark"):
+        measured = benchmark_detectors(public.images, public.labels, method, portraits())
+    result = {"model": model, "model_folder": str(model_folder), **measured,
               "command": list(sys.orig_argv), "finished": utc_now(), **environment()}
     atomic.write_json(results / "detectors.json", result)
     atomic.write_text(results / "detectors.md", "# Face detectors for `predict`, measured\n\n"

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+import platformdirs
 from tqdm.auto import tqdm
 
 from experiments.atomic import atomic_path
@@ -365,7 +366,10 @@ def _no_bar(progress: bool | None) -> bool | None:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or PROJECT_ROOT / ".cache")
+    """Converted data, features, selections and CNN checkpoints: ``$FER_CACHE_DIR``, else the
+    user's cache folder (``~/.cache/fer-compare`` on Linux), outside the work tree so that a
+    long training survives a fresh checkout."""
+    return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_path("fer-compare"))
 
 
 def _cache_path(cache_dir, checksum: str, resize: bool) -> Path:

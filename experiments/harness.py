@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import atomic
+from experiments.compute import CpuMeter, load_average
 from experiments.cost import inference_ms_per_image, peak_rss_mb, size_on_disk
 from experiments.data import CLASSES, PROJECT_ROOT, FerData
 from experiments.manifest import environment, utc_now
@@ -47,15 +48,17 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
 
-def find_done(config: RunConfig, checksum: str) -> Path | None:
-    """A finished run of the same method, seed, data and subset, if there is one."""
+def find_done(config: RunConfig, checksum: str, run_key: dict | None = None) -> Path | None:
+    """A finished run of the same method, seed, data, subset and ``run_key``, if there is one."""
+    key = json.loads(json.dumps(run_key or {}))
     for manifest_file in sorted((Path(config.results_dir) / "runs" / config.method).glob("*/manifest.json")):
         if manifest_file.parent.name.startswith("."):
             continue
         manifest = json.loads(manifest_file.read_text())
         data = manifest.get("data", {})
         if (manifest.get("seed") == config.seed and data.get("checksum") == checksum
-                and data.get("per_class_subset") == config.per_class):
+                and data.get("per_class_subset") == config.per_class
+                and manifest.get("run_key", {}) == key):
             return manifest_file.parent
     return None
 
@@ -88,10 +91,11 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
     _seed_everything(config.seed)
     _log(f"[{config.method}] fitting on {len(train)} Training images "
          f"({len(val)} PublicTest for selection)")
-    t0 = time.perf_counter()
-    method.fit(train, val)
-    train_seconds = time.perf_counter() - t0
-    _log(f"[{config.method}] fitted in {train_seconds:.1f} s; evaluating")
+    with CpuMeter() as meter:
+        method.fit(train, val)
+    train_seconds = meter.wall_seconds
+    _log(f"[{config.method}] fitted in {train_seconds:.1f} s wall, {meter.cpu_seconds:.1f} s CPU; "
+         "evaluating")
 
     evaluations = {}
     for name, split in (("PublicTest", val), ("PrivateTest", test)):
@@ -106,6 +110,9 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
         model_files = method.save(staging / "model") if config.keep_model else []
         cost = {
             "train_seconds": train_seconds,
+            "train_cpu_seconds": meter.cpu_seconds,
+            "train_other_cpu_share": meter.other_share,
+            "train_contended": meter.contended,
             **timing,
             **method.cost_details(),
             **peak_rss_mb(),
@@ -136,10 +143,13 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "selection": method.selection(),
             "split_stats": split_stats,
             "seed": config.seed,
+            "run_key": method.run_key(),
             "data": {"source": data.source, "form": data.form, "checksum": data.checksum,
                      "n_images": len(data), "per_class_subset": config.per_class},
             "started": started,
             "finished": utc_now(),
+            "compute": {"fit": meter.record(), "cores": meter.cores, "host": platform.node(),
+                        "load_average_end": load_average()},
             **environment(),
         })
     acc = private["accuracy"]

@@ -39,6 +39,11 @@ class Method(ABC):
         """The settings that define this method (recorded in the manifest)."""
         return {}
 
+    def run_key(self) -> dict:
+        """Settings beyond method, seed and data that make two runs different runs (e.g. a
+        CNN's epoch or time budget): a finished run counts as done only when they match."""
+        return {}
+
     def save(self, directory: Path) -> list[Path]:
         """Write the fitted model under ``directory``; return the files written."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from experiments import atomic
 from experiments.claims import claims_frame, claims_markdown, load_claims, primary_claims
+from experiments.compute import CONTENDED_SHARE
 from experiments.data import CLASSES
 from experiments.figures import write_figures
 from experiments.plots import confusion_grid
@@ -18,6 +19,7 @@ from experiments.significance import significance_frame, significance_latex, sig
 
 BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2}
 RECALL_ABBREV = {c: c[:3].capitalize() for c in CLASSES}
+CONTENDED_MARK = " †"
 
 
 def collect_runs(results_dir: str | Path) -> list[dict]:
@@ -68,6 +70,8 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
             # a resumed CNN's fit() only timed its last leg; its epochs' own clock covers all
             "train_seconds": (None if cost.get("train_seconds") is None
                               else max(cost["train_seconds"], cost.get("epoch_seconds_total") or 0.0)),
+            "train_cpu_seconds": _largest(cost.get("train_cpu_seconds"), cost.get("epoch_cpu_seconds_total")),
+            "contended": _contended(cost),
             "feature_ms_per_image": cost.get("feature_ms_per_image"),
             "ms_per_image_batch": cost.get("inference_ms_per_image_batch"),
             "ms_single_image": cost.get("inference_ms_single_image"),
@@ -81,6 +85,19 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
         })
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _largest(*values) -> float | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def _contended(cost: dict) -> bool | None:
+    """Did other work share the machine while it trained? None: run before this was recorded."""
+    flags = [cost.get(key) for key in ("train_contended", "epochs_contended")]
+    if all(flag is None for flag in flags):
+        return None
+    return any(bool(flag) for flag in flags)
 
 
 def aggregate_seeds(per_run: pd.DataFrame) -> pd.DataFrame:
@@ -98,6 +115,9 @@ def aggregate_seeds(per_run: pd.DataFrame) -> pd.DataFrame:
                 continue
             row[column] = group[column].mean()
         row["accuracy_std"] = group["accuracy"].std(ddof=1) if len(group) > 1 else np.nan
+        flags = [flag for flag in group["contended"] if flag is not None and not pd.isna(flag)]
+        row["contended"] = any(flags) if flags else None
+        row["n_contended"] = sum(bool(flag) for flag in flags)
         row["n_seeds"] = len(group)
         row["seeds"] = " ".join(str(s) for s in group["seed"])
         row["runs"] = list(group["run"])
@@ -182,7 +202,9 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     })
     for name in CLASSES:
         out[f"R-{RECALL_ABBREV[name]}"] = [_pct(x) for x in frame[f"recall_{name}"]]
-    out["Train"] = [_seconds(x) for x in frame["train_seconds"]]
+    out["Train"] = [_seconds(x) + (CONTENDED_MARK if flag is True else "")
+                    for x, flag in zip(frame["train_seconds"], frame["contended"])]
+    out["Train CPU"] = [_seconds(x) for x in frame["train_cpu_seconds"]]
     out["ms/img (256)"] = [_num(x, "{:.3g}") for x in frame["ms_per_image_batch"]]
     out["ms/img (1)"] = [_num(x, "{:.3g}") for x in frame["ms_single_image"]]
     out["Params"] = [_count(x) for x in frame["n_parameters"]]
@@ -216,9 +238,12 @@ def to_markdown(frame: pd.DataFrame) -> str:
         "95% bootstrap interval for one run, or mean ± standard deviation over seeds (each seed's "
         "run is listed in `runs.csv`). Claimed: the source document's own number for the same "
         "system, under its own protocol (see `claims.md`). "
-        f"{recall_key}. Train: training wall time. ms/img: inference per image in a batch of 256 "
-        "and for a single image (classical rows include feature extraction). FLOPs: "
-        "multiply-adds x 2 per prediction (test-time flip counted).",
+        f"{recall_key}. Train: training wall time (mean over seeds); † marks a row where other "
+        f"work used more than {CONTENDED_SHARE:.0%} of the machine during some seed's training, "
+        "so its wall time overstates the method's. Train CPU: CPU time of the training process "
+        "and its workers (user + system, all threads; '-' for runs made before it was recorded). "
+        "ms/img: inference per image in a batch of 256 and for a single image (classical rows "
+        "include feature extraction). FLOPs: multiply-adds x 2 per prediction (test-time flip counted).",
         "",
         *lines,
         "",

@@ -74,6 +74,7 @@ def zip_file(tmp_path, image_folder):
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path, monkeypatch):
-    """Every test gets its own cache folder and no data path from the environment."""
+    """Every test gets its own cache folder and lock, and no data path from the environment."""
     monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FER_LOCK_FILE", str(tmp_path / "compute.lock"))  # not the machine's
     monkeypatch.delenv("FER2013_DATA", raising=False)

@@ -227,6 +227,54 @@ def test_tiny_run_trains_resumes_and_writes_curves(tmp_path, data, capsys, monke
         CnnMethod("thesis_tiny", seed=1, config=TINY, epochs=3, work_dir=work).fit(train, val)
 
 
+def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, data):
+    """Killed after epoch 2 of 3 and resumed = 3 epochs in one go: same weights, same history.
+
+    thesis_tiny has dropout, so this also checks that its random state does not depend on
+    whether the process started fresh."""
+    train, val = _splits(data)
+    config = TINY.with_overrides(epochs=3)
+    whole = CnnMethod("thesis_tiny", seed=3, config=config, work_dir=tmp_path / "whole",
+                      verbose=False).fit(train, val)
+    CnnMethod("thesis_tiny", seed=3, config=config, epochs=2, work_dir=tmp_path / "parts",
+              verbose=False).fit(train, val)
+    keras.backend.clear_session()  # a new sitting: nothing carried over in memory
+    keras.utils.set_random_seed(12345)
+    resumed = CnnMethod("thesis_tiny", seed=3, config=config, work_dir=tmp_path / "parts",
+                        verbose=False).fit(train, val)
+    columns = ["epoch", "learning_rate", "train_loss", "train_accuracy", "val_loss", "val_accuracy"]
+    pd.testing.assert_frame_equal(pd.DataFrame(resumed.result_.history)[columns],
+                                  pd.DataFrame(whole.result_.history)[columns])
+    for a, b in zip(resumed.model_.get_weights(), whole.model_.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.selection() == whole.selection()
+
+
+def test_every_epoch_records_its_cpu_time(tmp_path, data):
+    train, val = _splits(data)
+    method = CnnMethod("thesis_tiny", seed=0, config=TINY.with_overrides(epochs=2),
+                       work_dir=tmp_path / "w", verbose=False).fit(train, val)
+    history = method.result_.history
+    assert all(row["cpu_seconds"] > 0 and 0 <= row["other_cpu_share"] <= 1 for row in history)
+    cost = method.cost_details()
+    assert cost["epoch_cpu_seconds_total"] == pytest.approx(sum(r["cpu_seconds"] for r in history))
+    assert cost["epochs_without_cpu_record"] == 0 and isinstance(cost["epochs_contended"], bool)
+
+
+def test_two_trainings_never_share_a_checkpoint_folder(tmp_path, data):
+    from filelock import FileLock
+
+    from experiments.compute import FolderBusyError
+
+    train, val = _splits(data)
+    work = tmp_path / "w"
+    work.mkdir()
+    with FileLock(work / ".lock"):  # another process training into the same folder
+        with pytest.raises(FolderBusyError, match="two runs never share one checkpoint folder"):
+            CnnMethod("thesis_tiny", seed=0, config=TINY, work_dir=work, verbose=False).fit(train, val)
+    assert not (work / "state.json").exists()
+
+
 def test_time_budget_stops_after_the_first_epoch(tmp_path, data):
     train, val = _splits(data)
     method = CnnMethod("thesis_tiny", seed=0, config=TINY.with_overrides(epochs=5),
