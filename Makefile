@@ -102,7 +102,7 @@ CNN_ENV = $(if $(EPOCHS),FER_CNN_EPOCHS=$(EPOCHS)) $(if $(MINUTES),FER_CNN_MINUT
 BALANCE ?=
 ABLATION_CHECK = @test -z "$(BALANCE)$(MINUTES)$(if $(QUICK),,$(EPOCHS))" -o "$(RESULTS)" != results || \
 	{ echo "BALANCE=, EPOCHS= and MINUTES= change the recipe: add RESULTS=results/ablations" >&2; exit 2; }
-SOURCE_CNNS = thesis_tiny bauman_4conv mini_xception nn_model1 ua_a ua_c nn_model2
+SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception ua_c nn_model2  # cheapest first
 
 cnn: setup
 	$(ABLATION_CHECK)
