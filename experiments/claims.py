@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,13 +51,39 @@ def primary_claims(claims: list[Claim] | None = None) -> dict[str, float]:
     return {c.method: c.claimed for c in claims if c.primary and c.method}
 
 
+def training_note(method: str, run_folder: str | Path | None) -> str:
+    """How a CNN's run was trained against its source: epochs, why it stopped, and whether
+    PublicTest accuracy was still rising (its best epoch among the last three). "" otherwise."""
+    from cnn.recipes import ARCHITECTURES
+
+    info = ARCHITECTURES.get(method)
+    if info is None or run_folder is None:
+        return ""
+    curve_file, manifest_file = Path(run_folder) / "learning_curves.csv", Path(run_folder) / "manifest.json"
+    if not curve_file.exists():
+        return ""
+    curve = pd.read_csv(curve_file)
+    stop = ""
+    if manifest_file.exists():
+        stop = json.loads(manifest_file.read_text()).get("selection", {}).get("stop_reason", "")
+    source = (f" of the source's {info.source_epochs} (all it fits in about 3 h here)"
+              if info.source_epochs else "")
+    note = f"trained {len(curve)} epochs{source}" + (f", stopped by {stop}" if stop else "")
+    best = int(curve["epoch"][curve["val_accuracy"].idxmax()])
+    if best > len(curve) - 3 and stop == "epoch limit":
+        note += f"; PublicTest accuracy still rising (best at epoch {best})"
+    return note
+
+
 def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: claimed, measured here (PrivateTest, mean over seeds), gap, reason.
+    """One row per claim: claimed, measured here (PrivateTest, mean over seeds), gap, reason,
+    and for a CNN how its run was trained (``training_note``, from the lowest seed's run).
 
     ``comparison`` is the FER2013 comparison frame (one row per method, ``accuracy`` column).
     """
     fer = comparison[comparison["dataset"] == "FER2013"] if "dataset" in comparison else comparison
     measured = dict(zip(fer["method"], fer["accuracy"]))
+    runs = dict(zip(fer["method"], fer["run"])) if "run" in fer else {}
     rows = []
     for claim in claims:
         value = measured.get(claim.method) if claim.method else None
@@ -67,6 +94,8 @@ def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
             note = "not run yet"
         else:
             note = claim.why if abs(gap) > LARGE_GAP else ""
+            training = training_note(claim.method, runs.get(claim.method))
+            note = "; ".join(part for part in (note, training) if part)
         rows.append({"source": claim.source, "system": claim.system, "protocol": claim.protocol,
                      "claimed": claim.claimed, "method": claim.method or "-",
                      "measured": value, "gap": gap, "note": note})

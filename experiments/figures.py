@@ -4,7 +4,7 @@
   model size (log x), one marker per method, branches told apart, Pareto front drawn;
 * ``per_class_recall``: the best classical and best CNN (by PublicTest) side by side;
 * ``confusion_best``: their row-normalised confusion matrices;
-* ``learning_curves``: PublicTest accuracy per epoch of every CNN run.
+* ``learning_curves``: PublicTest accuracy of every CNN against epochs and CPU time.
 """
 
 from __future__ import annotations
@@ -112,22 +112,37 @@ def confusion_best(frame: pd.DataFrame, runs: dict[str, dict], out_dir: Path) ->
 
 
 def learning_curves(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """PublicTest accuracy of every CNN (its lowest seed's run) against epochs and against
+    cumulative training CPU time, and PublicTest loss against epochs."""
     cnn = frame[(frame["branch"] == "cnn") & (frame["dataset"] == "FER2013")]
     curves = [(r.method, Path(r.run) / "learning_curves.csv") for r in cnn.itertuples()]
     curves = [(name, pd.read_csv(path)) for name, path in curves if path.exists()]
     if not curves:
         return []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    untimed = []
     for name, curve in curves:
         line, = axes[0].plot(curve["epoch"], 100 * curve["val_accuracy"], marker=".", ms=3, label=name)
-        axes[1].plot(curve["epoch"], curve["val_loss"], marker=".", ms=3, color=line.get_color())
+        if "cpu_seconds" in curve and curve["cpu_seconds"].notna().all():
+            axes[1].plot(curve["cpu_seconds"].cumsum() / 3600, 100 * curve["val_accuracy"], marker=".",
+                         ms=3, color=line.get_color())
+        else:
+            untimed.append(name)
+        axes[2].plot(curve["epoch"], curve["val_loss"], marker=".", ms=3, color=line.get_color())
     axes[0].set_ylabel("PublicTest accuracy (%)")
-    axes[1].set_ylabel("PublicTest loss")
+    axes[1].set_ylabel("PublicTest accuracy (%)")
+    axes[2].set_ylabel("PublicTest loss")
+    axes[0].set_xlabel("epoch")
+    axes[1].set_xlabel("training CPU time (hours, all threads)")
+    axes[1].set_xscale("log")
+    axes[2].set_xlabel("epoch")
+    if untimed:
+        axes[1].text(0.02, 0.02, "no CPU time recorded: " + ", ".join(untimed), fontsize=6,
+                     transform=axes[1].transAxes)
     for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
+        ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7)
-    fig.suptitle("CNN learning curves (seed 0 runs; epoch selected on PublicTest)", fontsize=10)
+    fig.suptitle("CNN learning curves (lowest seed's run; epoch selected on PublicTest)", fontsize=10)
     fig.tight_layout()
     paths = [out_dir / "learning_curves.png", out_dir / "learning_curves.pdf"]
     save_figures(fig, paths)

@@ -193,3 +193,24 @@ def test_report_shows_the_demo_records(tmp_path):
     assert "![astronaut_annotated](demo/astronaut_annotated.png)" in text
     assert "`astronaut.png`: face at (1, 2), 90x91 px, happy (0.90)" in text
     assert "3 faces in 3 frames, labels sad 2, happy 1" in text
+
+
+def test_claims_say_how_a_cnn_was_trained(tmp_path):
+    from experiments.claims import training_note
+
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame({"epoch": [1, 2, 3, 4], "val_accuracy": [0.3, 0.4, 0.45, 0.5]}).to_csv(
+        run / "learning_curves.csv", index=False)
+    (run / "manifest.json").write_text('{"selection": {"stop_reason": "epoch limit"}}')
+    assert training_note("ua_c", run) == ("trained 4 epochs of the source's 60 (all it fits in about "
+                                          "3 h here), stopped by epoch limit; PublicTest accuracy "
+                                          "still rising (best at epoch 4)")
+    pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "val_accuracy": [0.3, 0.5, 0.4, 0.4, 0.4]}).to_csv(
+        run / "learning_curves.csv", index=False)
+    (run / "manifest.json").write_text(
+        '{"selection": {"stop_reason": "no better PublicTest accuracy for 3 epochs"}}')
+    assert training_note("bauman_4conv", run) == (
+        "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs")
+    assert training_note("landmarks+hog-linear_svm", run) == ""
+    assert training_note("ua_c", tmp_path / "missing") == ""
