@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     portraits.add_argument("--out", metavar="DIR", type=Path, required=True)
 
     methods = sub.add_parser("methods", help="list the methods that `run` accepts")
-    methods.add_argument("--branch", choices=["reference", "classical", "cnn"], default=None,
+    methods.add_argument("--branch", choices=["reference", "classical", "cnn", "fusion"], default=None,
                          help="only this branch's methods")
     methods.add_argument("--names", action="store_true", help="names only, one per line")
 
@@ -234,6 +234,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                            per_class=args.subset, keep_model=not args.no_model)
         with _compute_lock(args, f"run {args.method} --seed {args.seed}"):
             # checked after the wait too: the process waited for may have done this very run
+            method.use_results(Path(config.results_dir))  # where a fusion finds its components
             done = find_done(config, data.checksum, method.run_key()) if args.skip_done else None
             if done is not None:
                 print(f"{args.method}: already done in {done}; skipping", file=sys.stderr)

@@ -17,7 +17,8 @@ import pandas as pd
 from experiments.data import CLASSES
 from experiments.plots import draw_confusion, plt, save_figures
 
-BRANCH_STYLE = {"reference": ("grey", "x"), "classical": ("tab:blue", "o"), "cnn": ("tab:red", "s")}
+BRANCH_STYLE = {"reference": ("grey", "x"), "classical": ("tab:blue", "o"), "cnn": ("tab:red", "s"),
+                "fusion": ("tab:purple", "D")}
 COST_AXES = (("ms_per_image_batch", "inference ms / image (batch of 256)"),
              ("n_parameters", "parameters"), ("model_bytes", "model size (bytes)"))
 

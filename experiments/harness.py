@@ -87,6 +87,7 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
     """Train, evaluate and write one run; return its folder."""
     started = utc_now()
     method = method or make_method(config.method, config.seed)
+    method.use_results(Path(config.results_dir))
     train, val, test = (data.split(s) for s in ("Training", "PublicTest", "PrivateTest"))
     _seed_everything(config.seed)
     _log(f"[{config.method}] fitting on {len(train)} Training images "

@@ -44,6 +44,9 @@ class Method(ABC):
         CNN's epoch or time budget): a finished run counts as done only when they match."""
         return {}
 
+    def use_results(self, results_dir: Path) -> None:  # noqa: B027  (optional hook)
+        """The results folder of the run (a fusion finds its components' runs there)."""
+
     def save(self, directory: Path) -> list[Path]:
         """Write the fitted model under ``directory``; return the files written."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -106,7 +109,7 @@ class UnknownMethodError(KeyError):
 MethodFactory = Callable[[int], Method]
 _REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
 #: modules whose import registers methods; a branch that is not installed yet is skipped
-_PROVIDERS = ("experiments.reference", "baselines.methods", "cnn.methods")
+_PROVIDERS = ("experiments.reference", "baselines.methods", "cnn.methods", "experiments.fusion")
 
 
 def register(name: str, description: str) -> Callable[[MethodFactory], MethodFactory]:
@@ -139,6 +142,8 @@ def available_methods(branch: str | None = None) -> dict[str, str]:
 
 def branch_of(factory: MethodFactory) -> str:
     """The branch a factory belongs to, from the package that registered it."""
+    if factory.__module__ == "experiments.fusion":
+        return "fusion"
     package = factory.__module__.split(".")[0]
     return {"baselines": "classical", "cnn": "cnn"}.get(package, "reference")
 

@@ -75,8 +75,13 @@ def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
 
 
 def load_method(path: str | Path) -> Method:
-    """A fitted method from a model folder (``model.keras`` for CNNs, ``model.joblib`` else)."""
+    """A fitted method from a model folder (``fusion.json`` for a late fusion, ``model.keras``
+    for CNNs, ``model.joblib`` else)."""
     path = Path(path)
+    if (path / "fusion.json").exists():
+        from experiments.fusion import LateFusion
+
+        return LateFusion.load(path)
     if (path / "model.keras").exists():
         from cnn.methods import CnnMethod
 

@@ -17,7 +17,7 @@ from experiments.figures import write_figures
 from experiments.plots import confusion_grid
 from experiments.significance import significance_frame, significance_latex, significance_markdown
 
-BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2}
+BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2, "fusion": 3}
 RECALL_ABBREV = {c: c[:3].capitalize() for c in CLASSES}
 CONTENDED_MARK = " †"
 

@@ -1,0 +1,215 @@
+"""Late fusion: a landmark-free CNN and a landmark pipeline, their probabilities combined.
+
+``p = w * softmax(log p_cnn / T_cnn) + (1 - w) * softmax(log p_classical / T_classical)``
+
+Everything is chosen on PublicTest only: each component's temperature ``T`` by PublicTest
+log-loss (temperature scaling; it calibrates the SVM's softmax of decision values and the
+CNN's label-smoothed outputs alike), then the weight ``w`` by PublicTest accuracy (ties: the
+lower log-loss). The components are registered methods, named; by default the best of each
+branch by mean PublicTest accuracy among the finished full-data runs. A component is loaded
+from its run of the same seed when that run kept its model and gives the same PublicTest
+accuracy on the data at hand; otherwise it is fitted here (a CNN then resumes from its
+checkpoints when they exist).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from experiments.data import FerData
+from experiments.method import Method, make_method, register
+
+TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
+WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
+FUSION_FILE = "fusion.json"
+BEST = "best"
+
+
+def temper(proba: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log p / T)``: T > 1 flattens, T < 1 sharpens; the arg-max never changes."""
+    logits = np.log(np.clip(proba, 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def log_loss(proba: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(proba[np.arange(len(labels)), labels], 1e-12, 1.0))))
+
+
+def choose_temperature(proba: np.ndarray, labels: np.ndarray,
+                       grid: tuple[float, ...] = TEMPERATURES) -> float:
+    """The temperature with the lowest log-loss on ``labels`` (PublicTest)."""
+    losses = [log_loss(temper(proba, t), labels) for t in grid]
+    return float(grid[int(np.argmin(losses))])
+
+
+def choose_weight(p_cnn: np.ndarray, p_classical: np.ndarray, labels: np.ndarray,
+                  grid: tuple[float, ...] = WEIGHTS) -> tuple[float, list[dict]]:
+    """The CNN's weight with the best accuracy on ``labels`` (PublicTest), ties broken by the
+    lower log-loss; and every candidate's scores."""
+    scores = []
+    for w in grid:
+        mixed = w * p_cnn + (1 - w) * p_classical
+        scores.append({"weight": float(w), "accuracy": float(np.mean(mixed.argmax(1) == labels)),
+                       "log_loss": log_loss(mixed, labels)})
+    best = max(scores, key=lambda s: (s["accuracy"], -s["log_loss"]))
+    return best["weight"], scores
+
+
+def best_of_branch(branch: str, results_dir: Path) -> str:
+    """The method of ``branch`` with the best mean PublicTest accuracy over its full-data
+    FER2013 runs (chosen on PublicTest, never PrivateTest)."""
+    means: dict[str, list[float]] = {}
+    for metrics_file in Path(results_dir).glob("runs/*/*/metrics.json"):
+        if metrics_file.parent.name.startswith("."):
+            continue
+        metrics = json.loads(metrics_file.read_text())
+        if (metrics.get("branch") == branch and metrics.get("dataset", "FER2013") == "FER2013"
+                and not metrics.get("per_class_subset")):
+            means.setdefault(metrics["method"], []).append(metrics["splits"]["PublicTest"]["accuracy"])
+    if not means:
+        raise FileNotFoundError(f"no finished full-data {branch} run under {results_dir}/runs/ to pick "
+                                f"the best {branch} component from; name one instead")
+    return max(means, key=lambda name: (np.mean(means[name]), name))
+
+
+class LateFusion(Method):
+    """A CNN and a classical method, fitted (or reused) on Training, fused on PublicTest."""
+
+    branch = "fusion"
+
+    def __init__(self, cnn: str = BEST, classical: str = BEST, seed: int = 0, *,
+                 results_dir: str | os.PathLike | None = None):
+        from experiments.harness import DEFAULT_RESULTS
+
+        self.cnn_name, self.classical_name, self.seed = cnn, classical, seed
+        self.results_dir = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS
+        self.features = "pixels + landmark pipeline"
+        self.classifier = f"late fusion ({cnn} + {classical})"
+        self.components_: dict[str, Method] = {}
+        self.sources_: dict[str, str] = {}
+        self.temperatures_: dict[str, float] = {}
+        self.weight_: float | None = None
+        self.scores_: list[dict] = []
+
+    def use_results(self, results_dir: Path) -> None:
+        self.results_dir = Path(results_dir)
+
+    def resolved(self) -> dict[str, str]:
+        """The component names, "best" replaced by the current best of its branch."""
+        names = {"cnn": self.cnn_name, "classical": self.classical_name}
+        return {role: best_of_branch(role, self.results_dir) if name == BEST else name
+                for role, name in names.items()}
+
+    def run_key(self) -> dict:
+        """Which components: a fusion of other components is another run."""
+        return {"components": self.resolved()}
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, train: FerData, val: FerData) -> LateFusion:
+        names = self.resolved()
+        self.cnn_name, self.classical_name = names["cnn"], names["classical"]
+        self.classifier = f"late fusion ({self.cnn_name} + {self.classical_name})"
+        proba = {}
+        for role, name in names.items():
+            self.components_[role], self.sources_[role], proba[role] = self._component(name, train, val)
+            self.temperatures_[role] = choose_temperature(proba[role], val.labels)
+        self.weight_, self.scores_ = choose_weight(
+            temper(proba["cnn"], self.temperatures_["cnn"]),
+            temper(proba["classical"], self.temperatures_["classical"]), val.labels)
+        return self
+
+    def _component(self, name: str, train: FerData, val: FerData) -> tuple[Method, str, np.ndarray]:
+        """The fitted component: its run's model when that run matches the data, else fitted."""
+        from experiments.models import load_method
+
+        for run in reversed(_runs_with_model(name, self.seed, self.results_dir)):
+            method = load_method(run / "model")
+            proba = method.predict_proba(val.images)
+            recorded = json.loads((run / "metrics.json").read_text())["splits"]["PublicTest"]["accuracy"]
+            if abs(float(np.mean(proba.argmax(1) == val.labels)) - recorded) < 1e-9:
+                return method, str(run), proba
+        method = make_method(name, self.seed).fit(train, val)
+        return method, "fitted by the fusion run", method.predict_proba(val.images)
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        if self.weight_ is None:
+            raise RuntimeError("fit the fusion (or load one) before predicting")
+        parts = {role: temper(np.asarray(m.predict_proba(images), dtype=np.float64), self.temperatures_[role])
+                 for role, m in self.components_.items()}
+        return self.weight_ * parts["cnn"] + (1 - self.weight_) * parts["classical"]
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, directory: Path) -> list[Path]:
+        """Each component's model in ``cnn/`` and ``classical/``, and ``fusion.json``."""
+        directory = Path(directory)
+        files = []
+        for role, method in self.components_.items():
+            files += method.save(directory / role)
+        meta = directory / FUSION_FILE
+        meta.write_text(json.dumps({"cnn": self.cnn_name, "classical": self.classical_name,
+                                    "seed": self.seed, "temperatures": self.temperatures_,
+                                    "weight": self.weight_}, indent=2) + "\n")
+        return [*files, meta]
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> LateFusion:
+        from experiments.models import load_method
+
+        directory = Path(directory)
+        meta = json.loads((directory / FUSION_FILE).read_text())
+        fusion = cls(meta["cnn"], meta["classical"], meta.get("seed", 0))
+        fusion.components_ = {role: load_method(directory / role) for role in ("cnn", "classical")}
+        fusion.temperatures_ = {k: float(v) for k, v in meta["temperatures"].items()}
+        fusion.weight_ = float(meta["weight"])
+        return fusion
+
+    # ------------------------------------------------------------------ reporting
+
+    def n_parameters(self) -> int | None:
+        counts = [m.n_parameters() for m in self.components_.values()]
+        return sum(c for c in counts if c is not None) or None
+
+    def config(self) -> dict:
+        return {"cnn": self.cnn_name, "classical": self.classical_name, "seed": self.seed,
+                "temperature_grid": [float(t) for t in TEMPERATURES], "weight_grid": list(WEIGHTS)}
+
+    def selection(self) -> dict:
+        return {"selected_on": "PublicTest: temperatures by log-loss, then the weight by accuracy",
+                "components": self.sources_, "temperatures": self.temperatures_,
+                "cnn_weight": self.weight_, "candidates": self.scores_}
+
+    def cost_details(self) -> dict:
+        """The components' own cost figures, by role (e.g. their feature extraction time)."""
+        return {f"{role}_{key}": value for role, m in self.components_.items()
+                for key, value in m.cost_details().items() if isinstance(value, int | float)}
+
+
+def _runs_with_model(name: str, seed: int, results_dir: Path) -> list[Path]:
+    """Full-data FER2013 runs of ``name`` with ``seed`` that kept their model, oldest first."""
+    runs = []
+    for metrics_file in sorted((Path(results_dir) / "runs" / name).glob("*/metrics.json")):
+        folder = metrics_file.parent
+        if folder.name.startswith(".") or not (folder / "model").is_dir():
+            continue
+        metrics = json.loads(metrics_file.read_text())
+        if (metrics.get("seed") == seed and metrics.get("dataset", "FER2013") == "FER2013"
+                and not metrics.get("per_class_subset")):
+            runs.append(folder)
+    return runs
+
+
+@register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "
+                         "probabilities, temperatures and weight chosen on PublicTest")
+def _late_fusion(seed: int) -> LateFusion:
+    return LateFusion(os.environ.get("FER_FUSION_CNN") or BEST,
+                      os.environ.get("FER_FUSION_CLASSICAL") or BEST, seed)

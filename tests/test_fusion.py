@@ -1,0 +1,145 @@
+"""Late fusion of a CNN and a classical method: selection on PublicTest only, saving, harness."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import fusion
+from experiments.data import CLASSES, FerData, load_fer2013
+from experiments.fusion import LateFusion, choose_temperature, choose_weight, temper
+from experiments.harness import RunConfig, run_method
+from experiments.method import Method, available_methods
+from experiments.models import load_method
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+
+def one_hot_ish(labels: np.ndarray, right: np.ndarray, confidence=0.6) -> np.ndarray:
+    """Probabilities that put ``confidence`` (one number, or one per image) on the true class
+    where ``right``, else on the next class; the rest spread evenly."""
+    confidence = np.broadcast_to(np.asarray(confidence, dtype=float), labels.shape)
+    predicted = np.where(right, labels, (labels + 1) % len(CLASSES))
+    proba = np.repeat(((1 - confidence) / (len(CLASSES) - 1))[:, None], len(CLASSES), axis=1)
+    proba[np.arange(len(labels)), predicted] = confidence
+    return proba
+
+
+class Oracle(Method):
+    """A stub component: right on the images whose first pixel is in ``right_pixels``."""
+
+    def __init__(self, branch: str, right_pixels: set[int], confidence: float):
+        self.branch, self.features, self.classifier = branch, "pixels", "oracle"
+        self.right_pixels, self.confidence = right_pixels, confidence
+        self.labels_: dict[bytes, int] = {}
+
+    def fit(self, train: FerData, val: FerData) -> Oracle:
+        for split in (train, val):
+            self.labels_.update({img.tobytes(): int(y) for img, y in zip(split.images, split.labels)})
+        return self
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        labels = np.array([self.labels_.get(img.tobytes(), 0) for img in images])
+        right = np.array([int(img.flat[0]) in self.right_pixels for img in images])
+        return one_hot_ish(labels, right, self.confidence)
+
+
+def test_temperature_keeps_the_decision_and_calibrates():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 7, 500)
+    proba = one_hot_ish(labels, rng.random(500) < 0.5, confidence=0.99)  # right half the time
+    np.testing.assert_allclose(temper(proba, 1.0), proba)
+    for t in (0.5, 3.0):
+        np.testing.assert_array_equal(temper(proba, t).argmax(1), proba.argmax(1))
+        np.testing.assert_allclose(temper(proba, t).sum(1), 1.0)
+    assert choose_temperature(proba, labels) > 1.0  # over-confident: flattened
+
+
+def test_weight_is_chosen_by_accuracy_then_log_loss():
+    labels = np.arange(12) % 7
+    cnn_right = np.arange(12) < 8  # the CNN is right on 8 of 12, the classical one on 4 others
+    # each is sure (0.9) where it is right and unsure (0.3) where it is wrong
+    p_cnn = one_hot_ish(labels, cnn_right, np.where(cnn_right, 0.9, 0.3))
+    p_classical = one_hot_ish(labels, ~cnn_right, np.where(~cnn_right, 0.9, 0.3))
+    weight, scores = choose_weight(p_cnn, p_classical, labels)
+    by_weight = {s["weight"]: s["accuracy"] for s in scores}
+    assert by_weight[1.0] == pytest.approx(8 / 12) and by_weight[0.0] == pytest.approx(4 / 12)
+    # on the CNN's images the true class wins when 0.9 w + 0.7/6 (1 - w) > 0.1/6 w + 0.3 (1 - w),
+    # i.e. w > 0.172; on the others, mirrored, w < 0.828: every weight in between is all right
+    assert [w for w, acc in by_weight.items() if acc == 1.0] == [round(0.2 + 0.05 * i, 2) for i in range(13)]
+    best = [s for s in scores if s["accuracy"] == 1.0]
+    assert weight == min(best, key=lambda s: s["log_loss"])["weight"]
+
+
+def _synthetic(seed: int = 0, flip_private: bool = False) -> FerData:
+    rng = np.random.default_rng(seed)
+    splits = np.repeat([0, 1, 2], [70, 70, 70]).astype(np.int8)
+    labels = np.tile(np.arange(7), 30)
+    images = rng.integers(0, 256, size=(210, 48, 48), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(210) % 256
+    if flip_private:
+        labels = labels.copy()
+        labels[splits == 2] = (labels[splits == 2] + 3) % 7
+    ids = np.array([f"i{i}" for i in range(210)])
+    return FerData(images, labels, splits, ids, "synthetic", "csv", "sum")
+
+
+def _stubbed(monkeypatch):
+    stubs = {"cnn_stub": lambda: Oracle("cnn", set(range(0, 256, 2)), 0.6),  # even first pixels
+             "classical_stub": lambda: Oracle("classical", set(range(0, 256, 3)), 0.9)}
+    monkeypatch.setattr(fusion, "make_method", lambda name, seed: stubs[name]())
+
+
+def test_selection_never_looks_at_privatetest(tmp_path, monkeypatch):
+    _stubbed(monkeypatch)
+    chosen = []
+    for flip in (False, True):  # PrivateTest labels changed: nothing chosen may change
+        method = LateFusion("cnn_stub", "classical_stub", results_dir=tmp_path)
+        folder = run_method(RunConfig("late_fusion", results_dir=tmp_path / f"r{flip}", n_boot=20),
+                            _synthetic(flip_private=flip), method)
+        chosen.append(json.loads((folder / "manifest.json").read_text())["selection"])
+    assert chosen[0] == chosen[1]
+    assert set(chosen[0]["components"].values()) == {"fitted by the fusion run"}
+    assert 0.0 < chosen[0]["cnn_weight"] < 1.0
+
+
+def test_best_components_are_chosen_on_publictest(tmp_path):
+    for method, branch, public, private in (("cnn_a", "cnn", 0.6, 0.9), ("cnn_b", "cnn", 0.7, 0.1),
+                                            ("svm", "classical", 0.5, 0.5)):
+        folder = tmp_path / "runs" / method / "r-seed0"
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({
+            "method": method, "branch": branch, "dataset": "FER2013", "per_class_subset": None,
+            "splits": {"PublicTest": {"accuracy": public}, "PrivateTest": {"accuracy": private}}}))
+    assert fusion.best_of_branch("cnn", tmp_path) == "cnn_b"
+    assert LateFusion(results_dir=tmp_path).run_key() == {"components": {"cnn": "cnn_b", "classical": "svm"}}
+    with pytest.raises(FileNotFoundError, match="no finished full-data fusion run"):
+        fusion.best_of_branch("fusion", tmp_path)
+
+
+def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypatch):
+    """thesis_tiny (1 epoch) and a linear SVM on HOG: trained as runs first, then the fusion
+    reuses their models, writes a run, and its saved model predicts the same after loading."""
+    monkeypatch.setenv("FER_CNN_EPOCHS", "1")
+    data = load_fer2013(csv_file)
+    assert "late_fusion" in available_methods("fusion")
+    component_runs = {name: run_method(RunConfig(name, results_dir=tmp_path, n_boot=20), data)
+                      for name in ("thesis_tiny", "hog-linear_svm")}
+    method = LateFusion("thesis_tiny", "hog-linear_svm")
+    folder = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data, method)
+    selection = json.loads((folder / "manifest.json").read_text())["selection"]
+    assert selection["components"] == {"cnn": str(component_runs["thesis_tiny"]),
+                                       "classical": str(component_runs["hog-linear_svm"])}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["branch"] == "fusion"
+    assert metrics["classifier"] == "late fusion (thesis_tiny + hog-linear_svm)"
+    test = data.split("PrivateTest")
+    loaded = load_method(folder / "model")
+    proba = loaded.predict_proba(test.images)
+    assert proba.shape == (len(test), 7)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    saved = pd.read_csv(folder / "predictions.csv")
+    np.testing.assert_allclose(proba, saved[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=2e-6)
