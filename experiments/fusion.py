@@ -9,7 +9,7 @@ lower log-loss). The components are registered methods, named; by default the be
 branch by mean PublicTest accuracy among the finished full-data runs. A component is loaded
 from its run of the same seed when that run kept its model and gives the same PublicTest
 accuracy on the data at hand; otherwise it is fitted here (a CNN then resumes from its
-checkpoints when they exist).
+checkpoints when they exist). The manifest names each component's run either way.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class LateFusion(Method):
         self.features = "pixels + landmark pipeline"
         self.classifier = f"late fusion ({cnn} + {classical})"
         self.components_: dict[str, Method] = {}
-        self.sources_: dict[str, str] = {}
+        self.sources_: dict[str, dict] = {}
         self.temperatures_: dict[str, float] = {}
         self.weight_: float | None = None
         self.scores_: list[dict] = []
@@ -125,18 +125,22 @@ class LateFusion(Method):
             temper(proba["classical"], self.temperatures_["classical"]), val.labels)
         return self
 
-    def _component(self, name: str, train: FerData, val: FerData) -> tuple[Method, str, np.ndarray]:
+    def _component(self, name: str, train: FerData, val: FerData) -> tuple[Method, dict, np.ndarray]:
         """The fitted component: its run's model when that run matches the data, else fitted."""
         from experiments.models import load_method
 
-        for run in reversed(_runs_with_model(name, self.seed, self.results_dir)):
+        runs = _component_runs(name, self.seed, self.results_dir)
+        for run in reversed([run for run in runs if (run / "model").is_dir()]):
             method = load_method(run / "model")
             proba = method.predict_proba(val.images)
-            recorded = json.loads((run / "metrics.json").read_text())["splits"]["PublicTest"]["accuracy"]
-            if abs(float(np.mean(proba.argmax(1) == val.labels)) - recorded) < 1e-9:
-                return method, str(run), proba
+            if _same_publictest(run, proba, val.labels):
+                return method, {"run": str(run), "model": "loaded from the run"}, proba
         method = make_method(name, self.seed).fit(train, val)
-        return method, "fitted by the fusion run", method.predict_proba(val.images)
+        proba = method.predict_proba(val.images)
+        # the run this refit repeats (its model is not on this machine), when it gives the same
+        # PublicTest accuracy: the complementarity table reads that run's predictions
+        same = [run for run in runs if _same_publictest(run, proba, val.labels)]
+        return method, {"run": str(same[-1]) if same else None, "model": "fitted by the fusion run"}, proba
 
     # ------------------------------------------------------------------ prediction
 
@@ -194,18 +198,23 @@ class LateFusion(Method):
                 for key, value in m.cost_details().items() if isinstance(value, int | float)}
 
 
-def _runs_with_model(name: str, seed: int, results_dir: Path) -> list[Path]:
-    """Full-data FER2013 runs of ``name`` with ``seed`` that kept their model, oldest first."""
+def _component_runs(name: str, seed: int, results_dir: Path) -> list[Path]:
+    """Full-data FER2013 runs of ``name`` with ``seed``, oldest first."""
     runs = []
     for metrics_file in sorted((Path(results_dir) / "runs" / name).glob("*/metrics.json")):
-        folder = metrics_file.parent
-        if folder.name.startswith(".") or not (folder / "model").is_dir():
+        if metrics_file.parent.name.startswith("."):
             continue
         metrics = json.loads(metrics_file.read_text())
         if (metrics.get("seed") == seed and metrics.get("dataset", "FER2013") == "FER2013"
                 and not metrics.get("per_class_subset")):
-            runs.append(folder)
+            runs.append(metrics_file.parent)
     return runs
+
+
+def _same_publictest(run: Path, proba: np.ndarray, labels: np.ndarray) -> bool:
+    """Does ``proba`` give exactly the PublicTest accuracy that ``run`` recorded?"""
+    recorded = json.loads((run / "metrics.json").read_text())["splits"]["PublicTest"]["accuracy"]
+    return abs(float(np.mean(proba.argmax(1) == labels)) - recorded) < 1e-9
 
 
 @register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "

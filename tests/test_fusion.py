@@ -102,7 +102,7 @@ def test_selection_never_looks_at_privatetest(tmp_path, monkeypatch):
                             _synthetic(flip_private=flip), method)
         chosen.append(json.loads((folder / "manifest.json").read_text())["selection"])
     assert chosen[0] == chosen[1]
-    assert set(chosen[0]["components"].values()) == {"fitted by the fusion run"}
+    assert list(chosen[0]["components"].values()) == [{"run": None, "model": "fitted by the fusion run"}] * 2
     assert 0.0 < chosen[0]["cnn_weight"] < 1.0
 
 
@@ -131,8 +131,9 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     method = LateFusion("thesis_tiny", "hog-linear_svm")
     folder = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data, method)
     selection = json.loads((folder / "manifest.json").read_text())["selection"]
-    assert selection["components"] == {"cnn": str(component_runs["thesis_tiny"]),
-                                       "classical": str(component_runs["hog-linear_svm"])}
+    assert selection["components"] == {
+        role: {"run": str(component_runs[name]), "model": "loaded from the run"}
+        for role, name in (("cnn", "thesis_tiny"), ("classical", "hog-linear_svm"))}
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["branch"] == "fusion"
     assert metrics["classifier"] == "late fusion (thesis_tiny + hog-linear_svm)"
@@ -143,3 +144,16 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     np.testing.assert_allclose(proba.sum(1), 1.0)
     saved = pd.read_csv(folder / "predictions.csv")
     np.testing.assert_allclose(proba, saved[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=2e-6)
+
+    # a fresh clone has the runs but not their models (git-ignored): the fusion refits the
+    # components and still names the runs it repeats
+    import shutil
+
+    for run in component_runs.values():
+        shutil.rmtree(run / "model")
+    again = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data,
+                       LateFusion("thesis_tiny", "hog-linear_svm"))
+    components = json.loads((again / "manifest.json").read_text())["selection"]["components"]
+    assert components["classical"] == {"run": str(component_runs["hog-linear_svm"]),
+                                       "model": "fitted by the fusion run"}
+    assert components["cnn"]["run"] == str(component_runs["thesis_tiny"])  # resumed checkpoint

@@ -1,0 +1,154 @@
+"""Do a CNN and a landmark pipeline see different things? Their agreement on PrivateTest, image
+by image, and what fusing them gains (``results/complementarity.md`` and its figure).
+
+For every late-fusion run, its two components' runs (named in the fusion's manifest) are read
+back: on each PrivateTest image, are both right, only the CNN, only the classical pipeline, or
+neither? Then McNemar's exact test and a paired bootstrap of the fusion against each component.
+Nothing here chooses anything: the fusion and its components were chosen on PublicTest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments import atomic
+from experiments.data import CLASSES
+from experiments.plots import plt, save_figures
+from experiments.significance import mcnemar_exact, paired_bootstrap
+
+OUTCOMES = ("both right", "only CNN right", "only classical right", "neither")
+
+
+def fusion_triples(runs: list[dict]) -> list[dict]:
+    """Each FER2013 fusion run with its components' run folders (when both are on disk)."""
+    triples = []
+    for run in runs:
+        if run.get("branch") != "fusion" or run.get("dataset", "FER2013") != "FER2013":
+            continue
+        manifest = json.loads((Path(run["path"]) / "manifest.json").read_text())
+        components = manifest.get("selection", {}).get("components", {})
+        folders = {role: (components.get(role) or {}).get("run") for role in ("cnn", "classical")}
+        if all(folder and (Path(folder) / "predictions.csv").exists() for folder in folders.values()):
+            triples.append({"method": run["method"], "seed": run.get("seed"), "fusion": run["path"],
+                            **folders})
+    return triples
+
+
+def _predictions(folder: str) -> pd.DataFrame:
+    return pd.read_csv(Path(folder) / "predictions.csv", usecols=["id", "true", "pred"]).set_index("id")
+
+
+def outcomes(cnn: pd.DataFrame, classical: pd.DataFrame) -> pd.DataFrame:
+    """Per image: true class, whether each is right, whether they agree, and the outcome."""
+    if not cnn.index.equals(classical.index):
+        raise ValueError("the two runs predicted different PrivateTest images")
+    cnn_right, classical_right = cnn["pred"] == cnn["true"], classical["pred"] == classical["true"]
+    outcome = np.select([cnn_right & classical_right, cnn_right, classical_right],
+                        OUTCOMES[:3], default=OUTCOMES[3])
+    return pd.DataFrame({"true": cnn["true"], "cnn_right": cnn_right, "classical_right": classical_right,
+                         "agree": cnn["pred"] == classical["pred"], "outcome": outcome})
+
+
+def complementarity_frame(triples: list[dict], n_boot: int = 2000) -> pd.DataFrame:
+    """One row per fusion run: components' agreement, the four outcomes, the accuracies, and
+    the fusion against each component (difference, bootstrap interval, McNemar p)."""
+    rows = []
+    for triple in triples:
+        cnn, classical, fused = (_predictions(triple[k]) for k in ("cnn", "classical", "fusion"))
+        table = outcomes(cnn, classical)
+        fused_right = (fused["pred"] == fused["true"]).reindex(table.index).to_numpy()
+        row = {"method": triple["method"], "seed": triple["seed"],
+               "cnn": Path(triple["cnn"]).parent.name, "classical": Path(triple["classical"]).parent.name,
+               "n": len(table), "agreement": table["agree"].mean(),
+               **{name: np.mean(table["outcome"] == name) for name in OUTCOMES},
+               "cnn_accuracy": table["cnn_right"].mean(),
+               "classical_accuracy": table["classical_right"].mean(),
+               "fusion_accuracy": fused_right.mean()}
+        for role in ("cnn", "classical"):
+            right = table[f"{role}_right"].to_numpy()
+            interval = paired_bootstrap(fused_right, right, n_boot=n_boot, seed=triple["seed"] or 0)
+            row.update({f"vs_{role}_diff": interval["difference"], f"vs_{role}_low": interval["ci_low"],
+                        f"vs_{role}_high": interval["ci_high"],
+                        f"vs_{role}_p": mcnemar_exact(fused_right, right)["p_value"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_class_frame(triple: dict) -> pd.DataFrame:
+    """Per true class (rows): the share of its images in each outcome, and the agreement."""
+    table = outcomes(_predictions(triple["cnn"]), _predictions(triple["classical"]))
+    shares = pd.crosstab(table["true"], table["outcome"], normalize="index")
+    shares = shares.reindex(index=[c for c in CLASSES if c in shares.index], columns=OUTCOMES,
+                            fill_value=0.0)
+    shares["agreement"] = table.groupby("true")["agree"].mean()
+    shares["n"] = table.groupby("true").size()
+    return shares
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def to_markdown(summary: pd.DataFrame, per_class: pd.DataFrame, triple: dict) -> str:
+    lines = ["# Complementarity of the CNN and the landmark pipeline (FER2013 PrivateTest)", "",
+             "Generated by `make table` from the late-fusion runs and their components' runs "
+             "(named in each fusion's manifest). Shares of the PrivateTest images; fusion - "
+             "component: accuracy difference with its paired bootstrap 95% interval and McNemar's "
+             "exact p. Nothing here is chosen: components and fusion weights come from PublicTest.",
+             "", "| Fusion | Seed | Agree % | Both right % | Only CNN % | Only classical % | Neither % "
+             "| CNN % | Classical % | Fusion % | Fusion - CNN | p | Fusion - classical | p |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for _, r in summary.iterrows():
+        lines.append(
+            f"| {r['method']} | {r['seed']} | {_pct(r['agreement'])} | "
+            + " | ".join(_pct(r[o]) for o in OUTCOMES)
+            + " | " + " | ".join(_pct(r[f"{k}_accuracy"]) for k in ("cnn", "classical", "fusion")) + " | "
+            + " | ".join(f"{100 * r[f'vs_{role}_diff']:+.1f} [{100 * r[f'vs_{role}_low']:+.1f}, "
+                         f"{100 * r[f'vs_{role}_high']:+.1f}] | {r[f'vs_{role}_p']:.2g}"
+                         for role in ("cnn", "classical")) + " |")
+    lines += ["", f"Per class, seed {triple['seed']} (components: `{Path(triple['cnn']).parent.name}` "
+              f"run `{Path(triple['cnn']).name}`, `{Path(triple['classical']).parent.name}` run "
+              f"`{Path(triple['classical']).name}`); shares of each class's images:", "",
+              "| Class | n | Agree % | " + " | ".join(f"{o.capitalize()} %" for o in OUTCOMES) + " |",
+              "|---|---:|---:|" + "---:|" * len(OUTCOMES)]
+    for name, r in per_class.iterrows():
+        lines.append(f"| {name} | {int(r['n'])} | {_pct(r['agreement'])} | "
+                     + " | ".join(_pct(r[o]) for o in OUTCOMES) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def complementarity_figure(per_class: pd.DataFrame, path_png: Path) -> list[Path]:
+    """Stacked bars per class: both right, only CNN, only classical, neither."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    bottom = np.zeros(len(per_class))
+    colours = ("tab:green", "tab:red", "tab:blue", "lightgrey")
+    for outcome, colour in zip(OUTCOMES, colours):
+        values = 100 * per_class[outcome].to_numpy()
+        ax.bar(per_class.index, values, bottom=bottom, color=colour, label=outcome)
+        bottom += values
+    ax.set_ylabel("share of the class's PrivateTest images (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("Where the CNN and the landmark pipeline are right (components of the fusion)", fontsize=9)
+    fig.tight_layout()
+    paths = [path_png, path_png.with_suffix(".pdf")]
+    save_figures(fig, paths)
+    return paths
+
+
+def write_complementarity(runs: list[dict], results_dir: Path) -> list[Path]:
+    """``complementarity.md`` and ``figures/complementarity.{png,pdf}`` (nothing without a
+    fusion run whose components' runs are on disk)."""
+    triples = sorted(fusion_triples(runs), key=lambda t: (t["method"], t["seed"] or 0))
+    if not triples:
+        return []
+    summary = complementarity_frame(triples)
+    per_class = per_class_frame(triples[0])
+    md = results_dir / "complementarity.md"
+    atomic.write_text(md, to_markdown(summary, per_class, triples[0]))
+    (results_dir / "figures").mkdir(parents=True, exist_ok=True)
+    return [md, *complementarity_figure(per_class, results_dir / "figures" / "complementarity.png")]
