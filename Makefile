@@ -7,7 +7,8 @@
 #   make features         time landmark + HOG + Gabor extraction over all images, cold and warm
 #   make baselines        the whole classical grid (features x classifiers), then the table
 #   make cnn [MODEL=name] train one CNN (best_small by default); make cnns: the source CNNs
-#   make table            comparison, claims and significance tables + figures (results/)
+#   make fusion           late fusion of the best CNN and the best classical method, per seed
+#   make table            comparison, claims, significance, complementarity tables + figures
 #   make detectors        measure the face detectors for `predict` (results/detectors.md)
 #   make latency          time the trained models' inference on their own (results/latency.md)
 #   make flip [MODEL=]    a CNN's seeds with and without the test-time flip (results/flip.md)
@@ -36,7 +37,7 @@ DATA_ARG   = $(if $(DATA),--data $(DATA))
 SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 
-.PHONY: setup test lint data-info methods run reference features baselines cnn cnns table \
+.PHONY: setup test lint data-info methods run reference features baselines cnn cnns fusion table \
         detectors latency flip ship demo report evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
@@ -118,6 +119,17 @@ cnns: setup
 	done; done
 	$(FER) table --results $(RESULTS)
 
+# landmarks and CNN together: the late fusion of the best CNN and the best classical method (by
+# PublicTest; FUSION_CNN= / FUSION_CLASSICAL= name others), for each seed; after cnn and baselines
+FUSION_CNN ?=
+FUSION_CLASSICAL ?=
+fusion: setup
+	@set -e; for seed in $(SEEDS); do \
+	  $(if $(FUSION_CNN),FER_FUSION_CNN=$(FUSION_CNN)) $(if $(FUSION_CLASSICAL),FER_FUSION_CLASSICAL=$(FUSION_CLASSICAL)) \
+	    $(FER) run late_fusion $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done
+	$(FER) table --results $(RESULTS)
+
 table: setup
 	$(FER) table --results $(RESULTS)
 
@@ -168,7 +180,7 @@ report: setup
 # done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small
 ALL_SEEDS ?= 0 1 2
 all: setup
-	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
+	$(MAKE) reference baselines cnn cnns fusion SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
 	$(MAKE) detectors evaluate-photos demo latency report EVALUATE_OPTS=--skip-done
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import atomic
+from experiments.complementarity import complementarity_frame, fusion_triples
 from experiments.data import CLASSES
 from experiments.figures import best_by_branch
 from experiments.significance import significance_frame
@@ -107,6 +108,37 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
     return " ".join(sentences)
 
 
+def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> str:
+    """Do landmarks still add something next to a CNN, and at what cost? From the best fusion
+    and the best landmark-free CNN of the table (both by PublicTest) and the fusion runs'
+    complementarity rows."""
+    fusion, cnn = best_by_branch(frame, "fusion"), best_by_branch(frame, "cnn")
+    if fusion is None or cnn is None:
+        return "Not measured yet: `make fusion` after the CNN and classical runs."
+    diff = fusion["accuracy"] - cnn["accuracy"]
+    sentences = [
+        f"The best fusion, `{fusion['method']}` ({fusion['classifier']}), reaches {_accuracy(fusion)} "
+        f"on PrivateTest against {_accuracy(cnn)} for the best landmark-free CNN, `{cnn['method']}`: "
+        f"{100 * diff:+.1f} points (both chosen on PublicTest)."]
+    rows = (complementarity if complementarity is not None else pd.DataFrame())
+    rows = rows[rows["method"] == fusion["method"]] if not rows.empty else rows
+    if not rows.empty:
+        significant = int((rows["vs_cnn_p"] < 0.05).sum())
+        sentences.append(
+            f"Against its own CNN component, seed by seed, the fusion gains "
+            f"{100 * rows['vs_cnn_diff'].mean():+.1f} points on average, significant by McNemar's "
+            f"exact test in {significant} of {len(rows)} seeds (largest p {rows['vs_cnn_p'].max():.2g}). "
+            f"The two components agree on {_pct(rows['agreement'].mean())} of the images; at least "
+            f"one of them is right on {_pct(1 - rows['neither'].mean())}, the landmark pipeline alone "
+            f"on {_pct(rows['only classical right'].mean())}.")
+    if pd.notna(fusion["ms_per_image_batch"]) and pd.notna(cnn["ms_per_image_batch"]):
+        sentences.append(
+            f"The price is the landmark pipeline's: {fusion['ms_per_image_batch']:.2g} ms per face in "
+            f"a batch of 256 against {cnn['ms_per_image_batch']:.2g} ms for the CNN alone "
+            f"({fusion['ms_per_image_batch'] / cnn['ms_per_image_batch']:.0f}x, the runs' own timing).")
+    return " ".join(sentences)
+
+
 def _section(path: Path, skip_title: bool = True) -> str:
     if not path.exists():
         return f"_(`{path.name}` not generated yet)_\n"
@@ -165,10 +197,12 @@ def write_report(results_dir: str | Path) -> Path:
         raise FileNotFoundError(f"no finished runs under {results_dir}/runs/; run `make all` first")
     frame = comparison_frame(runs)
     significance = significance_frame(frame)
+    complementarity = complementarity_frame(fusion_triples(runs))
     figures = [("Accuracy against cost (Pareto front dashed)", "accuracy_vs_cost"),
                ("Per-class recall of the two bests", "per_class_recall"),
                ("Confusion matrices of the two bests (row-normalised)", "confusion_best"),
-               ("CNN learning curves", "learning_curves")]
+               ("CNN learning curves", "learning_curves"),
+               ("Where the CNN and the landmark pipeline are right", "complementarity")]
     figure_md = "\n".join(
         f"**{title}** ([PDF](figures/{stem}.pdf))\n\n![{title}](figures/{stem}.png)\n"
         for title, stem in figures if (results_dir / "figures" / f"{stem}.png").exists())
@@ -186,6 +220,11 @@ def write_report(results_dir: str | Path) -> Path:
         "",
         answer(frame, significance, latency),
         "",
+        "## Do landmarks still add something next to a CNN?",
+        "",
+        fusion_answer(frame, complementarity),
+        "",
+        _section(results_dir / "complementarity.md"),
         "## Comparison table",
         "",
         _section(results_dir / "comparison.md"),
