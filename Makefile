@@ -180,7 +180,9 @@ report: setup
 # done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small
 ALL_SEEDS ?= 0 1 2
 all: setup
-	$(MAKE) reference baselines cnn cnns fusion SEEDS="$(ALL_SEEDS)"
+	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
+	$(MAKE) cnn MODEL=best_small_long SEEDS="$(ALL_SEEDS)"
+	$(MAKE) fusion SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
 	$(MAKE) detectors evaluate-photos demo latency report EVALUATE_OPTS=--skip-done
 

@@ -34,6 +34,8 @@ class Augmentation:
 NO_AUGMENTATION = Augmentation()
 #: flips, small shifts, rotations and zooms: the usual FER2013 augmentation
 STANDARD_AUGMENTATION = Augmentation(flip=True, rotation=10.0, shift=0.1, zoom=0.1)
+#: wider ranges for long schedules, where overfitting, not underfitting, is the risk
+STRONG_AUGMENTATION = Augmentation(flip=True, rotation=15.0, shift=0.15, zoom=0.15)
 #: what the thesis applied to its synthetic Disgust images: rotation and shift
 OVERSAMPLE_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnn.config import NO_AUGMENTATION, STANDARD_AUGMENTATION, TrainConfig
+from cnn.config import NO_AUGMENTATION, STANDARD_AUGMENTATION, STRONG_AUGMENTATION, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,30 @@ _INFOS = (
     ArchitectureInfo(
         "best_small",
         "small VGG-style CNN, BN (ours)",
-        "our small VGG-style CNN with batch norm (1.5M params), sized for 22 epochs on 2 CPU cores",
+        "our small VGG-style CNN with batch norm (1.5M params), about an hour of training on 2 CPU cores",
         "this project",
         # AdamW with a short warm-up and cosine decay reaches a good optimum in few epochs;
-        # label smoothing and flip averaging are cheap, usual gains on FER2013. 22 epochs:
-        # measured about 150 s per epoch on the 2-core machine, so training fits in 60 minutes.
+        # label smoothing and flip averaging are cheap, usual gains on FER2013. 40 epochs: about
+        # 90 s each on the idle 2-core machine with the Disgust copies, so training takes about
+        # an hour (the first version's 22 epochs were sized on a busy machine and underfit:
+        # training accuracy 64.7%, PublicTest 64.1% at its last epoch). Disgust oversampled to
+        # Surprise's count: chosen on PublicTest (65.2% against 64.2% without, seed 0,
+        # results/ablations/).
         TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
-                    epochs=22, patience=None, schedule="cosine", warmup_epochs=1,
-                    min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION,
+                    epochs=40, patience=None, schedule="cosine", warmup_epochs=1,
+                    min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION, balance="oversample",
+                    label_smoothing=0.1, normalisation="standardise", tta_flip=True),
+    ),
+    ArchitectureInfo(
+        "best_small_long",
+        "small VGG-style CNN, BN, long (ours)",
+        "best_small's network trained about 4 h (150 epochs, stronger augmentation)",
+        "this project",
+        # best_small's recipe over 150 epochs (about 3.75 h on the idle 2-core machine), with
+        # stronger geometric augmentation against the overfitting that a long schedule brings.
+        TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
+                    epochs=150, patience=None, schedule="cosine", warmup_epochs=2,
+                    min_learning_rate=1e-5, augmentation=STRONG_AUGMENTATION, balance="oversample",
                     label_smoothing=0.1, normalisation="standardise", tta_flip=True),
     ),
 )
