@@ -41,6 +41,7 @@ from cnn.config import Augmentation, TrainConfig
 from experiments import atomic
 from experiments.compute import CpuMeter, exclusive_folder
 from experiments.data import CLASSES, IMAGE_SIZE
+from experiments.errors import CorruptFileError, first_line
 from experiments.plots import save_figure
 
 STATE_FILE = "state.json"
@@ -49,6 +50,11 @@ CURVES_PNG = "learning_curves.png"
 STATE_VERSION = 1
 SEED_STATE = "seed_generator_state"  # the variable name of Keras' SeedGenerator state
 Log = Callable[[str], None]
+
+
+class CheckpointError(CorruptFileError):
+    """A checkpoint folder that cannot be resumed (damaged, or another run's); the message
+    names the file and says to delete the folder."""
 
 
 def set_threads(threads: int | None) -> None:
@@ -109,22 +115,27 @@ def steps_per_epoch(labels: np.ndarray, config: TrainConfig) -> int:
 
 
 def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig, *,
-                     seed: int, epoch: int) -> tf.data.Dataset:
-    """Batches ``(pixels float32 (B,48,48,1) in 0..255, one-hot labels, loss weights)``."""
+                     seed: int, epoch: int, extra: np.ndarray | None = None) -> tf.data.Dataset:
+    """Batches ``(pixels float32 (B,48,48,1) in 0..255, one-hot labels, loss weights)``.
+
+    With ``extra`` (one feature vector per image, e.g. landmark geometry), the inputs are
+    ``(pixels, extra)``; augmentation changes only the pixels.
+    """
     index, is_copy = epoch_plan(labels, config, seed, epoch)
     weights = class_weights(labels, config)[labels[index]]
+    extra_rows = np.zeros((len(index), 0), np.float32) if extra is None else extra[index].astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices(
-        (images[index][..., None], labels[index], is_copy, weights)).batch(config.batch_size)
+        (images[index][..., None], extra_rows, labels[index], is_copy, weights)).batch(config.batch_size)
     augment = config.augmentation.active or (is_copy.any() and config.oversample_augmentation.active)
 
     def prepare(batch_number, batch):
-        x, y, copy, w = batch
+        x, e, y, copy, w = batch
         x = tf.cast(x, tf.float32)
         if augment:
             batch_seed = tf.stack([tf.constant(seed, tf.int64),
                                    tf.constant(epoch, tf.int64) * 1_000_003 + batch_number])
             x = augment_batch(x, batch_seed, config.augmentation, config.oversample_augmentation, copy)
-        return x, tf.one_hot(y, N_CLASSES), w
+        return (x if extra is None else (x, e)), tf.one_hot(y, N_CLASSES), w
 
     return (ds.enumerate()
             .map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -188,21 +199,34 @@ def compile_model(model: keras.Model, config: TrainConfig, steps: int) -> None:
 
 
 def make_predictor(model: keras.Model, tta_flip: bool = False, batch_size: int = 256):
-    """``images (N,48,48) or (N,48,48,1), 0..255 -> (N,7) probabilities``, optionally averaged
-    with the mirror image's. A compiled function with a fixed signature: no retracing."""
+    """``images (N,48,48) or (N,48,48,1), 0..255 [, extra (N,D)] -> (N,7) probabilities``,
+    optionally averaged with the mirror image's. ``extra`` is for a model with a second input
+    (see ``cnn.hybrid``). A compiled function with a fixed signature: no retracing."""
+    pixels = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)
+    two_inputs = len(model.inputs) == 2
 
-    @tf.function(input_signature=[tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 1], tf.float32)])
-    def forward(x):
-        p = model(x, training=False)
+    def call(x, e):
+        return model((x, e) if two_inputs else x, training=False)
+
+    signature = [pixels, tf.TensorSpec([None, int(model.inputs[1].shape[-1]) if two_inputs else 0],
+                                       tf.float32)]
+
+    @tf.function(input_signature=signature)
+    def forward(x, e):
+        p = call(x, e)
         if tta_flip:
-            p = (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0
+            p = (p + call(tf.reverse(x, axis=[2]), e)) / 2.0
         return p
 
-    def predict(images: np.ndarray) -> np.ndarray:
+    def predict(images: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
         x = np.asarray(images, dtype=np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE, 1)
+        if two_inputs == (extra is None):
+            raise ValueError("the model takes a feature vector beside the pixels" if two_inputs
+                             else "the model takes pixels only")
+        e = np.zeros((len(x), 0), np.float32) if extra is None else np.asarray(extra, np.float32)
         if len(x) == 0:
             return np.zeros((0, N_CLASSES))
-        return np.concatenate([forward(x[i:i + batch_size]).numpy()
+        return np.concatenate([forward(x[i:i + batch_size], e[i:i + batch_size]).numpy()
                                for i in range(0, len(x), batch_size)]).astype(np.float64)
 
     return predict
@@ -252,8 +276,9 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
 
 def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_dir: Path,
            curves_dir: Path, identity, name: str, log: Log) -> TrainResult:
-    images, labels = train_data
-    val_images, val_labels = val_data
+    images, labels, *train_extra = train_data  # a third element: features beside the pixels
+    val_images, val_labels, *val_extra = val_data
+    train_extra, val_extra = (train_extra or [None])[0], (val_extra or [None])[0]
     steps = steps_per_epoch(labels, config)
     who = {"name": name, "seed": seed, "config": config.identity(), "identity": identity}
     state = _load_state(work_dir)
@@ -267,7 +292,8 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
                  "last": None, "best": None}
     else:
         _check_same_run(state, who, work_dir)
-        model = keras.saving.load_model(work_dir / state["last"], compile=True)
+        model = _load_checkpoint(work_dir, state["last"],
+                                 lambda path: keras.saving.load_model(path, compile=True))
         log(f"[{name}] resuming after epoch {state['epoch']} from {work_dir}")
     predict = make_predictor(model, config.tta_flip)
 
@@ -278,9 +304,10 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
         lr = float(model.optimizer.learning_rate.numpy())
         reset_random_layers(model, seed, epoch)
         with CpuMeter() as meter:
-            fitted = model.fit(training_dataset(images, labels, config, seed=seed, epoch=epoch),
+            fitted = model.fit(training_dataset(images, labels, config, seed=seed, epoch=epoch,
+                                                extra=train_extra),
                                epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0).history
-            val_loss, val_acc = scores(predict(val_images), val_labels)
+            val_loss, val_acc = scores(predict(val_images, val_extra), val_labels)
         seconds = meter.wall_seconds
         row = {"epoch": epoch + 1, "learning_rate": lr,
                "train_loss": fitted["loss"][-1], "train_accuracy": fitted["accuracy"][-1],
@@ -300,7 +327,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
     log(f"[{name}] stopped ({reason}) after {state['epoch']} epochs; best PublicTest accuracy "
         f"{state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}")
     best = build()
-    best.load_weights(work_dir / state["best"])
+    _load_checkpoint(work_dir, state["best"], best.load_weights)
     return TrainResult(best, state["best_epoch"], state["best_val_accuracy"], state["epoch"], reason,
                        state["elapsed_seconds"], state.get("cpu_seconds", 0.0), list(state["history"]),
                        {CURVES_CSV: curves_dir / CURVES_CSV, CURVES_PNG: curves_dir / CURVES_PNG})
@@ -362,21 +389,40 @@ def _save_checkpoint(model: keras.Model, work_dir: Path, state: dict, improved: 
 
 
 def _load_state(work_dir: Path) -> dict | None:
+    """The checkpoint state in ``work_dir`` (None: nothing to resume). A truncated, binary or
+    foreign ``state.json``, or one naming a missing checkpoint, raises ``CheckpointError``."""
     path = work_dir / STATE_FILE
     if not path.exists():
         return None
-    state = json.loads(path.read_text())
-    if state.get("version") != STATE_VERSION or not (work_dir / str(state.get("last"))).exists():
-        raise ValueError(f"{path}: unreadable checkpoint state; delete {work_dir} to start afresh")
+    afresh = f"delete {work_dir} to start afresh"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: bad JSON or bytes that are not UTF-8
+        raise CheckpointError(f"{path}: unreadable checkpoint state ({first_line(err)}); {afresh}") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise CheckpointError(f"{path}: not a checkpoint state of version {STATE_VERSION}; {afresh}")
+    for key in ("last", "best"):
+        if not isinstance(state.get(key), str) or not (work_dir / state[key]).is_file():
+            raise CheckpointError(f"{path}: names a {key} checkpoint {state.get(key)!r} that is "
+                                  f"missing; {afresh}")
     return state
+
+
+def _load_checkpoint(work_dir: Path, name: str, load: Callable[[Path], object]):
+    """``load(work_dir / name)``; a damaged (e.g. truncated) file raises ``CheckpointError``."""
+    try:
+        return load(work_dir / name)
+    except Exception as err:  # noqa: BLE001 - Keras and h5py fail on a damaged file in many ways
+        raise CheckpointError(f"{work_dir / name}: damaged checkpoint ({first_line(err)}); "
+                              f"delete {work_dir} to start afresh") from None
 
 
 def _check_same_run(state: dict, who: dict, work_dir: Path) -> None:
     stored = {key: state.get(key) for key in who}
     if json.loads(json.dumps(who)) != stored:
         changed = ", ".join(k for k in who if json.loads(json.dumps(who[k])) != stored[k])
-        raise ValueError(f"{work_dir} holds a different run (differs in: {changed}); "
-                         "use another folder or delete it to start afresh")
+        raise CheckpointError(f"{work_dir} holds a different run (differs in: {changed}); "
+                              "use another folder or delete it to start afresh")
 
 
 # ----------------------------------------------------------------------------- curves

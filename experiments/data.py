@@ -17,8 +17,9 @@ import hashlib
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -46,15 +47,30 @@ ACCEPTED_FORMS = f"""Accepted forms of FER2013:
   3. a zip of that folder, read in place.
 Give the path with --data PATH, `make ... DATA=PATH`, or the environment variable {DATA_ENV};
 or put the file or folder in {PROJECT_ROOT / "data"}/ (git-ignored)."""
+#: the pointer to ACCEPTED_FORMS that ends an error about the data's form (one line)
+FORMS_HINT = (f"accepted: Kaggle's fer2013.csv, an image folder with train/<class>/ and test/<class>/, "
+              f"or a zip of either, given by --data PATH or ${DATA_ENV} (more: python -m experiments --help)")
 
 
 class DataError(ValueError):
     """Bad or missing input data; the message names the file (and row) and the problem."""
 
 
+class CacheWarning(UserWarning):
+    """The conversion cache cannot be used (corrupt, unwritable): the data is read anyway."""
+
+
+#: what reading a damaged zip member or compressed stream can raise
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+
+
 @dataclass(frozen=True)
 class FerData:
-    """FER2013 as arrays: images ``(N, 48, 48) uint8``, labels 0..6, split index, ids."""
+    """FER2013 as arrays: images ``(N, 48, 48) uint8``, labels 0..6, split index, ids.
+
+    ``per_class`` and ``subset_seed`` say which stratified subset these images are (None: the
+    whole source), so that a run records the data it actually used.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -63,6 +79,8 @@ class FerData:
     source: str
     form: str
     checksum: str
+    per_class: int | None = None
+    subset_seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -71,7 +89,7 @@ class FerData:
         """The rows ``index`` (a boolean mask or integer indices), same metadata."""
         return FerData(
             self.images[index], self.labels[index], self.splits[index], self.ids[index],
-            self.source, self.form, self.checksum,
+            self.source, self.form, self.checksum, self.per_class, self.subset_seed,
         )
 
     def split(self, name: str) -> FerData:
@@ -89,7 +107,11 @@ class FerData:
         return table
 
     def subset(self, per_class: int, seed: int = 0) -> FerData:
-        """A stratified subset: at most ``per_class`` images of each class in each split."""
+        """A stratified subset: at most ``per_class`` images of each class in each split.
+
+        When no class of any split has more than ``per_class`` images, the subset is the whole
+        data and is returned as such (``per_class`` stays None): the run is a full-data run.
+        """
         if per_class < 1:
             raise ValueError(f"per_class must be at least 1, got {per_class}")
         rng = np.random.default_rng(seed)
@@ -98,7 +120,10 @@ class FerData:
             for c in range(len(CLASSES)):
                 idx = np.flatnonzero((self.splits == s) & (self.labels == c))
                 keep.append(rng.permutation(idx)[:per_class])
-        return self.take(np.sort(np.concatenate(keep)))
+        index = np.sort(np.concatenate(keep))
+        if len(index) == len(self):
+            return self
+        return replace(self.take(index), per_class=per_class, subset_seed=seed)
 
 
 # ----------------------------------------------------------------------------- locating
@@ -111,7 +136,7 @@ def resolve_data_path(path: str | os.PathLike | None = None) -> Path:
     if path is not None:
         p = Path(path).expanduser()
         if not p.exists():
-            raise DataError(f"{p}: no such file or folder.\n\n{ACCEPTED_FORMS}")
+            raise DataError(f"{p}: no such file or folder; {FORMS_HINT}")
         return p
     default = PROJECT_ROOT / "data"
     if default.is_dir():
@@ -126,7 +151,7 @@ def resolve_data_path(path: str | os.PathLike | None = None) -> Path:
         if len(candidates) > 1:
             names = ", ".join(c.name for c in candidates)
             raise DataError(f"{default} holds several candidates ({names}); choose one with --data.")
-    raise DataError(f"No FER2013 data given and none found in {default}/.\n\n{ACCEPTED_FORMS}")
+    raise DataError(f"No FER2013 data given and none found in {default}/; {FORMS_HINT}")
 
 
 def _looks_like_image_folder(folder: Path) -> bool:
@@ -149,7 +174,8 @@ def load_fer2013(
     """Read FER2013 from ``path`` in whichever form it is, via the on-disk cache.
 
     ``resize`` resizes images that are not 48x48 instead of rejecting them.
-    ``per_class`` returns a stratified subset (at most that many per class per split).
+    ``per_class`` returns a stratified subset (at most that many per class per split; at
+    least 1); its ``per_class`` is None when that subset is the whole data.
     """
     source = resolve_data_path(path)
     checksum = source_checksum(source)
@@ -162,16 +188,19 @@ def load_fer2013(
         data = _convert(source, checksum, resize=resize, progress=progress)
         if cache_file is not None:
             _write_cache(cache_file, data)
-    return data.subset(per_class, seed) if per_class else data
+    return data if per_class is None else data.subset(per_class, seed)
 
 
 def source_checksum(source: Path) -> str:
     """SHA-256 of a file; for a folder, of its file listing (paths, sizes, mtimes)."""
     h = hashlib.sha256()
     if source.is_file():
-        with open(source, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        try:
+            with open(source, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as err:
+            raise DataError(f"{source}: cannot read it ({err.strerror or err})") from None
         return h.hexdigest()
     for f in sorted(p for p in source.rglob("*") if p.is_file()):
         st = f.stat()
@@ -188,12 +217,16 @@ def _convert(source: Path, checksum: str, *, resize: bool, progress: bool | None
             return _from_entries(entries, source, checksum, form, resize=resize, progress=progress)
         if len(csvs) == 1:
             return _convert(csvs[0], checksum, resize=resize, progress=progress)
-        raise DataError(f"{source}: folder has neither train/ and test/ nor one CSV.\n\n{ACCEPTED_FORMS}")
+        raise DataError(f"{source}: folder has neither train/ and test/ nor one CSV; {FORMS_HINT}")
     if source.suffix.lower() == ".csv":
         with open(source, "rb") as fh:
             return _from_csv(fh, str(source), checksum, progress=progress)
     if zipfile.is_zipfile(source):
-        with zipfile.ZipFile(source) as zf:
+        try:
+            zf = zipfile.ZipFile(source)
+        except _READ_ERRORS as err:
+            raise DataError(f"{source}: damaged zip file ({err})") from None
+        with zf:
             members = [n for n in zf.namelist() if not _skipped(PurePosixPath(n))]
             csvs = [n for n in members if n.lower().endswith(".csv")]
             images = [n for n in members if not n.endswith("/") and not n.lower().endswith(".csv")]
@@ -204,7 +237,7 @@ def _convert(source: Path, checksum: str, *, resize: bool, progress: bool | None
                     return _from_csv(fh, f"{source}:{csvs[0]}", checksum, progress=progress)
             entries = [(n, _zip_reader(zf, n)) for n in images]
             return _from_entries(entries, source, checksum, "zip", resize=resize, progress=progress)
-    raise DataError(f"{source}: not a CSV file, a zip or a folder of FER2013.\n\n{ACCEPTED_FORMS}")
+    raise DataError(f"{source}: not a CSV file, a zip or a folder of FER2013; {FORMS_HINT}")
 
 
 # ----------------------------------------------------------------------------- CSV form
@@ -215,6 +248,8 @@ def _from_csv(fh, name: str, checksum: str, *, progress: bool | None) -> FerData
         frame = pd.read_csv(fh, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{name}: not a readable CSV file ({err})") from err
+    except _READ_ERRORS as err:  # a damaged zip member (bad CRC, truncated stream)
+        raise DataError(f"{name}: cannot read it: damaged or truncated ({err})") from None
     columns = {c.strip().lower(): c for c in frame.columns}
     missing = [c for c in ("emotion", "pixels", "usage") if c not in columns]
     if missing:
@@ -328,7 +363,11 @@ def _from_entries(
             )
         if (folder == "train") != (split == "Training"):
             raise DataError(f"{where}: a {split} image inside {parts[top]}/; the split is ambiguous")
-        buffer = np.frombuffer(read(), np.uint8)
+        try:
+            raw = read()
+        except _READ_ERRORS as err:  # a zip member with a bad CRC, a truncated stream, ...
+            raise DataError(f"{where}: cannot read it: damaged or truncated ({err})") from None
+        buffer = np.frombuffer(raw, np.uint8)
         image = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE) if buffer.size else None
         if image is None:
             raise DataError(f"{where}: unreadable or not an image")
@@ -344,7 +383,7 @@ def _from_entries(
         splits.append(SPLITS.index(split))
         ids.append(rel)
     if not images:
-        raise DataError(f"{source}: no images found under train/ or test/.\n\n{ACCEPTED_FORMS}")
+        raise DataError(f"{source}: no images found under train/ or test/; {FORMS_HINT}")
     return _finish(
         np.stack(images), np.array(labels, np.int64), np.array(splits, np.int8),
         np.array(ids, dtype=str), str(source), form, checksum,
@@ -386,17 +425,31 @@ def _digest(images: np.ndarray, labels: np.ndarray, splits: np.ndarray, ids: np.
 
 
 def _write_cache(path: Path, data: FerData) -> None:
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(
-            tmp, images=data.images, labels=data.labels, splits=data.splits, ids=data.ids,
-            form=np.array(data.form), checksum=np.array(data.checksum),
-            digest=np.array(_digest(data.images, data.labels, data.splits, data.ids)),
-        )
+    """Store the converted arrays; a cache that cannot be written is reported, not fatal
+    (the data has been read: the command goes on, and the next one converts again)."""
+    try:
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(
+                tmp, images=data.images, labels=data.labels, splits=data.splits, ids=data.ids,
+                form=np.array(data.form), checksum=np.array(data.checksum),
+                digest=np.array(_digest(data.images, data.labels, data.splits, data.ids)),
+            )
+    except OSError as err:
+        warnings.warn(f"cannot write the data cache {path} ({err.strerror or err}); going on "
+                      f"without it (set {CACHE_ENV} to a writable folder, or pass --no-cache)",
+                      CacheWarning, stacklevel=3)
 
 
 def _read_cache(path: Path, source: Path, checksum: str) -> FerData | None:
     """The cached arrays, or None when absent; a corrupt cache is reported and dropped."""
-    if not path.exists():
+    try:
+        if not path.exists():
+            return None
+    except OSError:  # a parent that is a file or unreadable: no cache to read
+        return None
+    if not path.is_file():
+        warnings.warn(f"cache {path} is not a file; ignoring it (remove it to let the cache work)",
+                      CacheWarning, stacklevel=3)
         return None
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -413,7 +466,10 @@ def _read_cache(path: Path, source: Path, checksum: str) -> FerData | None:
         if not ok:
             raise ValueError("contents do not match their digest")
     except Exception as err:  # noqa: BLE001 - any failure to read means rebuild
-        warnings.warn(f"cache {path} is corrupt ({err}); rebuilding it", stacklevel=3)
-        path.unlink(missing_ok=True)
+        warnings.warn(f"cache {path} is corrupt ({err}); rebuilding it", CacheWarning, stacklevel=3)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only cache: the rewrite will say so
         return None
     return FerData(**arrays, source=str(source), form=meta["form"], checksum=checksum)

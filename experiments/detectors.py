@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.predict import FacePipeline, InputError
+from experiments.errors import OutputError
+from experiments.predict import FacePipeline
 from features.faces import DETECTORS, NORMALISATIONS, find_faces, normalise_contrast
 
 CANVAS_SCALE, CANVAS_PAD = 3, 48
@@ -48,7 +49,7 @@ def write_portraits(out: str | Path, frames: int = 24) -> list[Path]:
     for name, image in images.items():
         with atomic_path(out / f"{name}.png", suffix=".png") as staging:
             if not cv2.imwrite(str(staging), image):
-                raise InputError(f"{out}: cannot write images here")
+                raise OutputError(f"{out}: cannot write images here")
         written.append(out / f"{name}.png")
     photo = images["astronaut"]
     size = 320
@@ -81,7 +82,7 @@ def export_split(split, out: str | Path, canvas: bool = False) -> Path:
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
-        raise InputError(f"{out}: folder is not empty; export into a new folder")
+        raise OutputError(f"{out}: folder is not empty; export into a new folder")
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed export
     for i, (image, label) in enumerate(tqdm(list(zip(split.images, split.labels)), desc="export",
@@ -89,7 +90,7 @@ def export_split(split, out: str | Path, canvas: bool = False) -> Path:
         folder = staging / CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(folder / f"{i:05d}.png"), in_canvas(image) if canvas else image):
-            raise InputError(f"{folder}: cannot write images here")
+            raise OutputError(f"{folder}: cannot write images here")
     if out.exists():
         out.rmdir()
     staging.rename(out)
@@ -159,11 +160,12 @@ def choose(rows: list[dict]) -> dict:
 def chosen_pipeline(results: Path) -> dict:
     """``predict``'s default detector and normalisation: the ones ``make detectors`` chose on
     PublicTest (``results/detectors.json``), or dlib + equalisation before it has run."""
-    import json
+    from experiments.errors import read_json
 
     path = Path(results) / "detectors.json"
     if path.exists():
-        chosen = json.loads(path.read_text()).get("chosen")
+        chosen = read_json(path, "delete it (predict then uses dlib + equalize) or run "
+                                 "`make detectors` again").get("chosen")
         if chosen and chosen.get("detector") in DETECTORS and chosen.get("normalisation") in NORMALISATIONS:
             return chosen
     return dict(FALLBACK)

@@ -10,7 +10,6 @@ with the data set's name, so ``make table`` shows it beside the FER2013 rows.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
@@ -21,6 +20,7 @@ import numpy as np
 
 from experiments import atomic
 from experiments.data import CLASSES
+from experiments.errors import UsageError, read_json
 from experiments.manifest import environment, utc_now
 from experiments.predict import IMAGE_SUFFIXES, FacePipeline, InputError, read_image
 
@@ -34,6 +34,15 @@ SYNONYMS = {
     "neutral": "neutral", "neutrality": "neutral", "calm": "neutral",
 }
 CROPPED_MAX_SIDE = 100  # "auto" treats images at most this large as already-cropped faces
+DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` if it can tag a table row: letters, digits, ``. _ + -``; not FER2013 itself."""
+    if not DATASET_NAME.fullmatch(name) or name.lower() == "fer2013":
+        raise UsageError(f"data set name {name!r}: use letters, digits and . _ + - (no spaces), "
+                         "and not FER2013, the name of the study's own rows")
+    return name
 
 
 def canonical_class(folder_name: str) -> str | None:
@@ -117,10 +126,11 @@ def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, set
                                 reverse=True):
         if manifest_file.parent.name.startswith("."):
             continue
-        evaluation = json.loads(manifest_file.read_text()).get("evaluation") or {}
+        fix = f"delete the run folder {manifest_file.parent} or restore it"
+        evaluation = read_json(manifest_file, fix).get("evaluation") or {}
         metrics_file = manifest_file.parent / "metrics.json"
         if (all(evaluation.get(key) == value for key, value in settings.items()) and metrics_file.exists()
-                and json.loads(metrics_file.read_text()).get("dataset") == dataset):
+                and read_json(metrics_file, fix).get("dataset") == dataset):
             return manifest_file.parent
     return None
 
@@ -146,8 +156,7 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     from experiments.metrics import classification_metrics
     from experiments.models import find_model, load_method
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", dataset) or dataset == "FER2013":
-        raise ValueError(f"data set name {dataset!r}: use letters, digits, . _ + -, not FER2013")
+    check_dataset_name(dataset)
     started = utc_now()
     model_dir = find_model(method_name, results_dir)
     folder = scan_labelled_folder(root)
@@ -155,8 +164,8 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
                 "normalisation": normalisation, "images": len(folder.paths)}
     done = find_evaluation(results_dir, method_name, dataset, settings) if skip_done else None
     if done is not None:
-        manifest = json.loads((done / "manifest.json").read_text())
-        metrics = json.loads((done / "metrics.json").read_text())["splits"][dataset]
+        manifest = read_json(done / "manifest.json")
+        metrics = read_json(done / "metrics.json")["splits"][dataset]
         return done, {**_summary(manifest, metrics), "skipped": True}
     method = load_method(model_dir)
     pipeline = FacePipeline(method, detector=detector, normalisation=normalisation)

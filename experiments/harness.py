@@ -3,7 +3,8 @@
 Protocol: fit on Training (PublicTest available for selection), evaluate on PublicTest
 and PrivateTest, report PrivateTest. Everything goes to ``results/runs/<method>/<run-id>/``;
 the folder is built under a hidden name and renamed when complete, so a killed run
-leaves nothing that the table would read.
+leaves nothing that the table would read. The hidden folder holds a lock while its run is
+alive; the next run removes the hidden folders of runs that died (``remove_stale_partials``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from experiments import atomic
 from experiments.compute import CpuMeter, load_average
 from experiments.cost import inference_ms_per_image, peak_rss_mb, size_on_disk
 from experiments.data import CLASSES, PROJECT_ROOT, FerData
+from experiments.errors import read_json
 from experiments.manifest import environment, utc_now
 from experiments.method import Method, make_method
 from experiments.metrics import classification_metrics, normalise_rows
@@ -48,17 +51,22 @@ class RunConfig:
     extra: dict = field(default_factory=dict)
 
 
-def find_done(config: RunConfig, checksum: str, run_key: dict | None = None) -> Path | None:
-    """A finished run of the same method, seed, data, subset and ``run_key``, if there is one."""
+def find_done(config: RunConfig, checksum: str, run_key: dict | None = None,
+              subset_seed: int | None = None) -> Path | None:
+    """A finished run of the same method, seed, data, subset (and subset seed) and
+    ``run_key``, if there is one. Manifests from before the subset seed was recorded count as
+    seed 0, the default."""
     key = json.loads(json.dumps(run_key or {}))
     for manifest_file in sorted((Path(config.results_dir) / "runs" / config.method).glob("*/manifest.json")):
         if manifest_file.parent.name.startswith("."):
             continue
-        manifest = json.loads(manifest_file.read_text())
-        data = manifest.get("data", {})
+        manifest = read_json(manifest_file, f"delete the run folder {manifest_file.parent} or restore it")
+        data = manifest.get("data") or {}
+        subset = data.get("per_class_subset")
         if (manifest.get("seed") == config.seed and data.get("checksum") == checksum
-                and data.get("per_class_subset") == config.per_class
-                and manifest.get("run_key", {}) == key):
+                and subset == config.per_class
+                and (subset is None or data.get("subset_seed", 0) == (subset_seed or 0))
+                and (manifest.get("run_key") or {}) == key):
             return manifest_file.parent
     return None
 
@@ -67,20 +75,106 @@ def new_run_id(seed: int) -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
 
 
+OWNER_FILE = "owner.json"  # in a staging folder: pid, host and start of the run writing it
+OWNER_LOCK = ".owner.lock"  # held (flock) by that run for as long as it lives
+LEGACY_STALE_SECONDS = 24 * 3600  # staging folders without an owner: stale when untouched this long
+
+
 @contextmanager
 def staged_run(results_dir: str | Path, method: str, seed: int) -> Iterator[tuple[Path, str]]:
     """Yield ``(staging folder, run id)``; the folder becomes ``runs/<method>/<run-id>/`` only
-    when the block completes, and is removed when it fails."""
+    when the block completes, and is removed when it fails.
+
+    The staging folder holds a lock for as long as this process lives, and names its owner;
+    stale staging folders of killed runs are removed first (``remove_stale_partials``).
+    """
+    remove_stale_partials(results_dir)
     run_id = new_run_id(seed)
     final = Path(results_dir) / "runs" / method / run_id
     staging = final.parent / f".{run_id}.partial"
     staging.mkdir(parents=True, exist_ok=False)
+    lock = _try_lock(staging / OWNER_LOCK, create=True)
     try:
+        # written only once the lock is held: an owner file means "alive while locked"
+        atomic.write_json(staging / OWNER_FILE, {"pid": os.getpid(), "host": platform.node(),
+                                                 "started": utc_now()})
         yield staging, run_id
-        os.rename(staging, final)
+        (staging / OWNER_FILE).unlink()
+        os.rename(staging, final)  # still locked: no cleaner can take it for a dead run's
+        (final / OWNER_LOCK).unlink(missing_ok=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def remove_stale_partials(results_dir: str | Path, *, now: float | None = None) -> list[Path]:
+    """Remove the staging folders (``runs/*/.<run-id>.partial``) of runs that died; return them.
+
+    A folder is stale when its owner file names this host and its lock is free (the owner's
+    process is gone: the system releases a dead process's locks). A live run's folder is never
+    touched; nor is one owned by another host (its liveness cannot be told from here). Folders
+    without an owner file (made before owners were recorded, or in the instant before the
+    owner file is written) count as stale only when nothing in them changed for
+    ``LEGACY_STALE_SECONDS``.
+    """
+    removed = []
+    for staging in sorted(Path(results_dir).glob("runs/*/.*.partial")):
+        if not staging.is_dir():
+            continue
+        try:
+            gone = _remove_if_stale(staging, time.time() if now is None else now)
+        except OSError:  # renamed or removed meanwhile, or not ours to remove
+            continue
+        if gone:
+            removed.append(staging)
+            _log(f"removed {staging}: the run that was writing it is gone")
+    return removed
+
+
+def _remove_if_stale(staging: Path, now: float) -> bool:
+    owner_file = staging / OWNER_FILE
+    if not owner_file.exists():
+        newest = max([staging.stat().st_mtime, *(p.lstat().st_mtime for p in staging.rglob("*"))])
+        if now - newest < LEGACY_STALE_SECONDS:
+            return False
+        shutil.rmtree(staging)
+        return True
+    lock = _try_lock(staging / OWNER_LOCK, create=False)
+    if lock is None:
+        return False  # alive (or no lock file to tell): leave it
+    try:
+        try:
+            host = json.loads(owner_file.read_text()).get("host")
+        except (OSError, ValueError, AttributeError):
+            host = None
+        if host not in (None, platform.node()):
+            return False
+        shutil.rmtree(staging)
+        return True
+    finally:
+        os.close(lock)
+
+
+def _try_lock(path: Path, *, create: bool) -> int | None:
+    """A file descriptor holding an exclusive ``flock`` on ``path``, or None when another open
+    file holds it (or it does not exist and ``create`` is false). Closing it releases it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no ownership; cleanup never removes a folder
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def run_method(config: RunConfig, data: FerData, method: Method | None = None) -> Path:
@@ -146,7 +240,8 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "seed": config.seed,
             "run_key": method.run_key(),
             "data": {"source": data.source, "form": data.form, "checksum": data.checksum,
-                     "n_images": len(data), "per_class_subset": config.per_class},
+                     "n_images": len(data), "per_class_subset": config.per_class,
+                     "subset_seed": data.subset_seed},
             "started": started,
             "finished": utc_now(),
             "compute": {"fit": meter.record(), "cores": meter.cores, "host": platform.node(),

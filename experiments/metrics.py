@@ -34,7 +34,10 @@ def classification_metrics(
 ) -> dict:
     """Accuracy (+95% CI), macro-F1, per-class precision/recall/F1 and confusion counts.
 
-    ``proba`` is ``(N, 7)``; the predicted label is its arg-max.
+    ``proba`` is ``(N, 7)``; the predicted label is its arg-max. Macro-F1 averages over the
+    classes that have images (a labelled folder without, say, neutral is not scored 0 on it);
+    an absent class has recall and F1 None, and precision None unless it was predicted
+    (then 0: every such prediction is wrong). ``classes_absent`` names those classes.
     """
     y_true = np.asarray(y_true)
     proba = np.asarray(proba)
@@ -44,23 +47,33 @@ def classification_metrics(
         raise ValueError("probabilities contain NaN or infinity")
     y_pred = proba.argmax(axis=1)
     labels = list(range(len(CLASSES)))
+    present = [c for c in labels if np.any(y_true == c)]
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, zero_division=0
     )
+    predicted = np.bincount(y_pred, minlength=len(CLASSES))
     low, high = bootstrap_accuracy_ci(y_true, y_pred, n_boot=n_boot, seed=seed)
     return {
         "n": int(len(y_true)),
         "accuracy": float(np.mean(y_true == y_pred)),
         "accuracy_ci95": [low, high],
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "per_class": {
-            name: {
-                "precision": float(precision[i]), "recall": float(recall[i]),
-                "f1": float(f1[i]), "support": int(support[i]),
-            }
-            for i, name in enumerate(CLASSES)
-        },
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "classes_absent": [name for i, name in enumerate(CLASSES) if i not in present],
+        "per_class": {name: _class_scores(i in present, predicted[i] > 0, precision[i], recall[i], f1[i],
+                                          support[i])
+                      for i, name in enumerate(CLASSES)},
         "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def _class_scores(present: bool, predicted: bool, precision: float, recall: float, f1: float,
+                  support: int) -> dict:
+    """One class's scores; None where the class has no images (recall, F1 undefined)."""
+    return {
+        "precision": float(precision) if present or predicted else None,
+        "recall": float(recall) if present else None,
+        "f1": float(f1) if present else None,
+        "support": int(support),
     }
 
 

@@ -9,13 +9,13 @@ Loading prefers the newest local run's model and falls back to the shipped one.
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
 
 from experiments import atomic
 from experiments.cost import size_on_disk
+from experiments.errors import CorruptFileError, UsageError, first_line, read_json
 from experiments.harness import DEFAULT_RESULTS
 from experiments.method import Method, UnknownMethodError, available_methods
 
@@ -48,7 +48,7 @@ def fer_runs_with_model(name: str, results_dir: Path, subsets: bool = False) -> 
         folder = metrics_file.parent
         if folder.name.startswith(".") or not (folder / "model").is_dir():
             continue
-        metrics = json.loads(metrics_file.read_text())
+        metrics = read_json(metrics_file, f"delete the run folder {folder} or restore it")
         on_subset = bool(metrics.get("per_class_subset"))
         if metrics.get("dataset", "FER2013") == "FER2013" and on_subset == subsets:
             runs.append(folder)
@@ -76,21 +76,48 @@ def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
 
 def load_method(path: str | Path) -> Method:
     """A fitted method from a model folder (``fusion.json`` for a late fusion, ``model.keras``
-    for CNNs, ``model.joblib`` else)."""
+    for CNNs, ``model.joblib`` else).
+
+    A model file that cannot be loaded (truncated, not a model) raises ``CorruptFileError``
+    naming it and how to get a good one back.
+    """
     path = Path(path)
     if (path / "fusion.json").exists():
         from experiments.fusion import LateFusion
 
-        return LateFusion.load(path)
+        return _loaded(path / "fusion.json", lambda: LateFusion.load(path))
     if (path / "model.keras").exists():
         from cnn.methods import CnnMethod
 
-        return CnnMethod.load(path)
+        return _loaded(path / "model.keras", lambda: CnnMethod.load(path))
     if (path / "model.joblib").exists():
         import joblib
 
-        return joblib.load(path / "model.joblib")
+        return _loaded(path / "model.joblib", lambda: joblib.load(path / "model.joblib"))
     raise NotTrainedError(f"{path} holds no model.keras or model.joblib")
+
+
+def _loaded(file: Path, load) -> Method:
+    """``load()``, with any failure of a damaged model reported as the file's corruption."""
+    try:
+        method = load()
+    except (ImportError, CorruptFileError):  # a missing library; a part already named
+        raise
+    except Exception as err:  # noqa: BLE001 - a damaged file fails in many library-specific ways
+        raise CorruptFileError(f"{file}: cannot load the model ({first_line(err)}); "
+                               f"{_restore_hint(file.parent)}") from None
+    if not hasattr(method, "predict_proba"):
+        raise CorruptFileError(f"{file}: holds a {type(method).__name__}, not a fitted method; "
+                               f"{_restore_hint(file.parent)}")
+    return method
+
+
+def _restore_hint(folder: Path) -> str:
+    """How to get a good model back: a shipped one from git or `ship`, a run's by retraining."""
+    if (folder / SHIPPED_META).exists():
+        return (f"restore it (git checkout -- {folder}) or ship it again "
+                f"(python -m experiments ship {folder.name})")
+    return f"delete the run folder {folder.parent} and train again"
 
 
 def load_trained(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Method:
@@ -102,7 +129,11 @@ def shipped_models(results_dir: str | Path = DEFAULT_RESULTS) -> dict[str, dict]
     """Method name -> ``shipped.json`` of every shipped model."""
     found = {}
     for meta in sorted((Path(results_dir) / SHIPPED).glob(f"*/{SHIPPED_META}")):
-        found[meta.parent.name] = json.loads(meta.read_text())
+        fix = _restore_hint(meta.parent)
+        shipped = read_json(meta, fix)
+        if not isinstance(shipped.get("publictest_accuracy"), int | float):
+            raise CorruptFileError(f"{meta}: no numeric publictest_accuracy; {fix}")
+        found[meta.parent.name] = shipped
     return found
 
 
@@ -128,9 +159,9 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     files = sorted(p for p in (run / "model").iterdir() if p.is_file())
     size = size_on_disk(files)
     if size > max_mb * 1024**2:
-        raise ValueError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
-                         "allowed for committed models")
-    metrics = json.loads((run / "metrics.json").read_text())
+        raise UsageError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
+                         "allowed for committed models (--max-mb)")
+    metrics = read_json(run / "metrics.json")
     target = results_dir / SHIPPED / name
     staging = target.with_name(f".{name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -16,12 +16,14 @@ import numpy as np
 
 from experiments.atomic import atomic_path
 from experiments.data import CLASSES
+from experiments.errors import OutputError, UsageError
 from features.faces import FerFraming, find_faces
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 RECORD_FIELDS = ("source", "frame", "face", "x", "y", "width", "height", "aligned",
                  *(f"p_{c}" for c in CLASSES), "label")
+RECORD_SUFFIXES = (".json", ".csv")
 
 
 class InputError(ValueError):
@@ -141,7 +143,7 @@ def _video_writer(path: Path, fps: float, shape: tuple[int, ...]):
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (shape[1], shape[0]))
     if not writer.isOpened():
-        raise InputError(f"{path}: OpenCV cannot write an mp4v video here")
+        raise OutputError(f"{path}: OpenCV cannot write an mp4v video here")
     return writer
 
 
@@ -149,6 +151,8 @@ def predict_video(pipeline: FacePipeline, source: str | int, annotate_to: Path |
                   max_frames: int | None = None) -> list[dict]:
     """Records for every face in every frame (a frame without a face is no error); with
     ``annotate_to``, also the annotated video (written atomically)."""
+    if max_frames is not None and max_frames < 1:
+        raise UsageError(f"max_frames must be at least 1, got {max_frames}")
     if annotate_to is None:
         return _video_records(pipeline, source, None, max_frames)
     with atomic_path(annotate_to, suffix=Path(annotate_to).suffix) as staging:
@@ -195,28 +199,52 @@ def latency_summary(timings: list[dict]) -> dict:
             "total_ms_per_face": (detect + classify) / faces}
 
 
+@dataclass
+class Predictions:
+    """What ``predict_files`` found: face records, images without a face, and the files that
+    could not be read (one message each, naming the file)."""
+
+    records: list[dict] = field(default_factory=list)
+    no_face: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
 def predict_files(pipeline: FacePipeline, paths: list[Path], annotate_dir: Path | None = None,
-                  max_frames: int | None = None) -> tuple[list[dict], list[Path]]:
-    """Records for every face in the images and videos; also the images without any face."""
-    import cv2
+                  max_frames: int | None = None) -> Predictions:
+    """Records for every face in the images and videos; also the images without any face.
+
+    A file that cannot be read is noted in ``failed`` and the others go on: one bad file in
+    a folder does not cost the records of the rest.
+    """
     from tqdm import tqdm
 
-    records, no_face = [], []
+    found = Predictions()
     for path in tqdm(paths, desc="predict", unit="file", disable=len(paths) < 5):
-        target = annotated_name(path, annotate_dir) if annotate_dir is not None else None
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            records.extend(predict_video(pipeline, str(path), target, max_frames))
-            continue
-        image = read_image(path)
-        found = pipeline.faces(image, str(path))
-        if not found:
-            no_face.append(path)
-        records.extend(found)
-        if target is not None:
-            with atomic_path(target, suffix=".png") as staging:
-                if not cv2.imwrite(str(staging), annotate(image, found)):
-                    raise InputError(f"{target}: OpenCV could not write the annotated image")
-    return records, no_face
+        try:
+            _predict_file(pipeline, path, annotate_dir, max_frames, found)
+        except InputError as err:
+            found.failed.append(str(err))
+    return found
+
+
+def _predict_file(pipeline: FacePipeline, path: Path, annotate_dir: Path | None,
+                  max_frames: int | None, found: Predictions) -> None:
+    """Add one image's or video's records to ``found``; annotate it when asked."""
+    import cv2
+
+    target = annotated_name(path, annotate_dir) if annotate_dir is not None else None
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        found.records.extend(predict_video(pipeline, str(path), target, max_frames))
+        return
+    image = read_image(path)
+    faces = pipeline.faces(image, str(path))
+    if not faces:
+        found.no_face.append(path)
+    found.records.extend(faces)
+    if target is not None:
+        with atomic_path(target, suffix=".png") as staging:
+            if not cv2.imwrite(str(staging), annotate(image, faces)):
+                raise OutputError(f"{target}: OpenCV could not write the annotated image")
 
 
 def write_records(records: list[dict], path: Path) -> Path:
@@ -233,7 +261,7 @@ def write_records(records: list[dict], path: Path) -> Path:
     if path.suffix.lower() == ".csv":
         frame = pd.DataFrame(records, columns=list(RECORD_FIELDS))
         return atomic.atomic_write(path, lambda fh: frame.to_csv(fh, index=False))
-    raise InputError(f"{path}: records are written as .json or .csv, not {path.suffix or '(none)'}")
+    raise UsageError(f"{path}: records are written as .json or .csv, not {path.suffix or '(none)'}")
 
 
 def describe(record: dict) -> str:

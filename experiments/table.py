@@ -1,9 +1,18 @@
-"""Gather every finished run into the comparison table (Markdown, CSV, LaTeX) and figure."""
+"""Gather every finished run into the comparison table (Markdown, CSV, LaTeX) and figure.
+
+A row only ever combines runs on the same data: the table is on one FER2013 source (checksum)
+and one subset (the full data when there are full-data runs; else the one most runs used),
+and of each method only the runs with its latest ``run_key`` (e.g. one CNN epoch budget)
+count. Runs left out for either reason are listed, with the reason, in ``comparison.md``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +20,10 @@ import pandas as pd
 
 from experiments import atomic
 from experiments.claims import claims_frame, claims_markdown, load_claims, primary_claims
+from experiments.complementarity import write_complementarity
 from experiments.compute import CONTENDED_SHARE
 from experiments.data import CLASSES
+from experiments.errors import CorruptFileError, read_json
 from experiments.figures import write_figures
 from experiments.plots import confusion_grid
 from experiments.significance import significance_frame, significance_latex, significance_markdown
@@ -20,28 +31,142 @@ from experiments.significance import significance_frame, significance_latex, sig
 BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2, "fusion": 3}
 RECALL_ABBREV = {c: c[:3].capitalize() for c in CLASSES}
 CONTENDED_MARK = " †"
+ABSENT = "–"  # a class without images in the test data: no recall
+REQUIRED = ("method", "run_id", "branch", "splits", "cost")
 
 
 def collect_runs(results_dir: str | Path) -> list[dict]:
-    """The ``metrics.json`` of every complete run (hidden, partial folders are skipped)."""
+    """The ``metrics.json`` of every complete run (hidden, partial folders are skipped), with
+    its manifest's ``data`` (as ``manifest_data``) and ``run_key``.
+
+    A run folder whose JSON cannot be read raises ``CorruptFileError`` naming the file.
+    """
     runs = []
     for metrics_file in sorted(Path(results_dir).glob("runs/*/*/metrics.json")):
         folder = metrics_file.parent
         if folder.name.startswith(".") or not (folder / "manifest.json").exists():
             continue
-        with open(metrics_file, encoding="utf-8") as fh:
-            run = json.load(fh)
+        fix = f"delete the run folder {folder} (or restore it) and run `make table` again"
+        run = read_json(metrics_file, fix)
+        missing = [key for key in REQUIRED if key not in run]
+        if missing or _test_split(run) not in run.get("splits", {}):
+            what = ", ".join(missing) or f"splits.{_test_split(run)}"
+            raise CorruptFileError(f"{metrics_file}: not a run's metrics (no {what}); {fix}")
+        manifest = read_json(folder / "manifest.json", fix)
+        run["manifest_data"] = manifest.get("data") or {}
+        run["run_key"] = manifest.get("run_key") or {}
         run["path"] = str(folder)
         runs.append(run)
     return runs
 
 
+@dataclass
+class Selection:
+    """The runs a table shows, the data they share, and the runs left out with the reason."""
+
+    runs: list[dict]
+    data: tuple | None = None  # (checksum, per-class subset, subset seed) of the FER2013 rows
+    left_out: list[dict] = field(default_factory=list)  # {"run", "method", "seed", "reason"}
+
+
 def latest_runs(runs: list[dict]) -> list[dict]:
-    """One run per (method, dataset, seed): the most recent."""
+    """The runs the table shows (``select_runs``): one per (method, dataset, seed)."""
+    return select_runs(runs).runs
+
+
+def select_runs(runs: list[dict]) -> Selection:
+    """One run per (method, dataset, seed), the most recent, among runs that may share a row.
+
+    FER2013 rows all use the table's data (``table_data``); of each method only the runs
+    with the ``run_key`` of its newest run count. Other data sets' rows (``evaluate``) are
+    kept as they are. The rest is left out, each with its reason.
+    """
+    fer = [run for run in runs if run.get("dataset", "FER2013") == "FER2013"]
+    data = table_data(fer)
+    left_out, usable = [], [run for run in runs if run.get("dataset", "FER2013") != "FER2013"]
+    for run in fer:
+        if data_key(run) != data:
+            left_out.append(_left_out(run, _data_reason(run, data, fer)))
+        else:
+            usable.append(run)
+    newest_key = {}
+    for run in sorted(usable, key=lambda r: r["run_id"]):
+        newest_key[(run["method"], run.get("dataset", "FER2013"))] = run.get("run_key") or {}
     latest: dict[tuple, dict] = {}
-    for run in sorted(runs, key=lambda r: r["run_id"]):
+    for run in sorted(usable, key=lambda r: r["run_id"]):
+        key = newest_key[(run["method"], run.get("dataset", "FER2013"))]
+        if _canonical(run.get("run_key") or {}) != _canonical(key):
+            changed = _differences(run.get("run_key") or {}, key)
+            left_out.append(_left_out(run, f"other settings than the method's newest run ({changed})"))
+            continue
         latest[(run["method"], run.get("dataset", "FER2013"), run.get("seed"))] = run
-    return list(latest.values())
+    left_out.sort(key=lambda note: note["run"])
+    return Selection(list(latest.values()), data, left_out)
+
+
+def data_key(run: dict) -> tuple:
+    """``(source checksum, per-class subset, subset seed)`` of a FER2013 run."""
+    data = run.get("manifest_data") or {}
+    subset = data.get("per_class_subset", run.get("per_class_subset"))
+    return (data.get("checksum"), subset, None if subset is None else data.get("subset_seed", 0))
+
+
+def table_data(fer_runs: list[dict]) -> tuple | None:
+    """The data the FER2013 rows use: full data before any subset, then the data most runs
+    used, then the newest run's."""
+    if not fer_runs:
+        return None
+    counts = Counter(data_key(run) for run in fer_runs)
+    newest = {data_key(run): run["run_id"] for run in sorted(fer_runs, key=lambda r: r["run_id"])}
+    return max(counts, key=lambda key: (key[1] is None, counts[key], newest[key]))
+
+
+def describe_data(key: tuple | None, runs: list[dict] | None = None) -> str:
+    """``full data, source checksum 9f8d6aab67b2`` or ``subset of 5 images per class ...``."""
+    if key is None:
+        return "no FER2013 runs"
+    checksum, subset, seed = key
+    images = next((r["manifest_data"].get("n_images") for r in runs or []
+                   if data_key(r) == key and r.get("manifest_data", {}).get("n_images")), None)
+    what = ("full data" if subset is None
+            else f"stratified subset of {subset} images per class and split (seed {seed})")
+    size = f", {images:,} images" if images else ""
+    return f"{what}{size}, source checksum {str(checksum)[:12] if checksum else 'unknown'}"
+
+
+def _data_reason(run: dict, table: tuple, fer_runs: list[dict]) -> str:
+    checksum, subset, seed = data_key(run)
+    if checksum != table[0]:
+        return f"other data ({describe_data(data_key(run), fer_runs)}) than the table's"
+    if subset is None:
+        return "full data, while the table is on a subset (no full-data run of this data)"
+    return f"a stratified subset ({subset} images per class, seed {seed}), while the table is on " + \
+        ("the full data" if table[1] is None else f"{table[1]} per class, seed {table[2]}")
+
+
+def _left_out(run: dict, reason: str) -> dict:
+    return {"run": run["path"], "method": run["method"], "seed": run.get("seed"), "reason": reason}
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _differences(old: dict, new: dict, limit: int = 3) -> str:
+    """``train.epochs 3 vs 22`` for the first ``limit`` settings that differ."""
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    keys = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k) != flat_new.get(k))
+    shown = [f"{k} {json.dumps(flat_old.get(k))} vs {json.dumps(flat_new.get(k))}" for k in keys[:limit]]
+    return "run_key " + ("; ".join(shown) if shown else "differs") + (" ..." if len(keys) > limit else "")
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip(".") or "(all)": value}
 
 
 def run_frame(runs: list[dict]) -> pd.DataFrame:
@@ -65,7 +190,8 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
             "macro_f1": private["macro_f1"],
         }
         for name in CLASSES:
-            row[f"recall_{name}"] = private["per_class"][name]["recall"]
+            recall = private["per_class"][name]["recall"]  # None: no image of the class
+            row[f"recall_{name}"] = np.nan if recall is None else recall
         row.update({
             # a resumed CNN's fit() only timed its last leg; its epochs' own clock covers all
             "train_seconds": (None if cost.get("train_seconds") is None
@@ -201,7 +327,7 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
         "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
     })
     for name in CLASSES:
-        out[f"R-{RECALL_ABBREV[name]}"] = [_pct(x) for x in frame[f"recall_{name}"]]
+        out[f"R-{RECALL_ABBREV[name]}"] = [ABSENT if pd.isna(x) else _pct(x) for x in frame[f"recall_{name}"]]
     out["Train"] = [_seconds(x) + (CONTENDED_MARK if flag is True else "")
                     for x, flag in zip(frame["train_seconds"], frame["contended"])]
     out["Train CPU"] = [_seconds(x) for x in frame["train_cpu_seconds"]]
@@ -218,7 +344,8 @@ def _fer_n(frame: pd.DataFrame) -> str:
     return str(int(fer["n_test"].iloc[0])) if len(fer) else "-"
 
 
-def to_markdown(frame: pd.DataFrame) -> str:
+def to_markdown(frame: pd.DataFrame, selection: Selection | None = None) -> str:
+    """The table with its legend; with ``selection``, the data it is on and the runs left out."""
     shown = display_frame(frame)
     header = "| " + " | ".join(shown.columns) + " |"
     align = "|" + "|".join("---:" if i >= 4 else "---" for i in range(len(shown.columns))) + "|"
@@ -243,11 +370,29 @@ def to_markdown(frame: pd.DataFrame) -> str:
         "so its wall time overstates the method's. Train CPU: CPU time of the training process "
         "and its workers (user + system, all threads; '-' for runs made before it was recorded). "
         "ms/img: inference per image in a batch of 256 and for a single image (classical rows "
-        "include feature extraction). FLOPs: multiply-adds x 2 per prediction (test-time flip counted).",
+        "include feature extraction). FLOPs: multiply-adds x 2 per prediction (test-time flip counted). "
+        f"{ABSENT}: the class has no images in that data set (macro-F1 is over the classes present).",
         "",
         *lines,
         "",
+        *_selection_notes(selection),
     ])
+
+
+def _selection_notes(selection: Selection | None) -> list[str]:
+    """What data the FER2013 rows are on, and every run left out with its reason."""
+    if selection is None:
+        return []
+    lines = []
+    if selection.data is not None:
+        lines += [f"FER2013 rows: {describe_data(selection.data, selection.runs)}; every row's runs "
+                  "share this data and their method's newest settings (`run_key`).", ""]
+    if selection.left_out:
+        lines += [f"Left out ({len(selection.left_out)} runs):", ""]
+        lines += [f"* `{note['run']}` ({note['method']}, seed {note['seed']}): {note['reason']}"
+                  for note in selection.left_out]
+        lines.append("")
+    return lines
 
 
 _TEX_ESCAPE = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
@@ -289,7 +434,8 @@ def write_table(results_dir: str | Path) -> list[Path]:
     """Write ``comparison.{md,csv,tex}``, ``runs.csv``, ``claims.md`` and
     ``confusion_matrices.png``; return the paths."""
     results_dir = Path(results_dir)
-    runs = latest_runs(collect_runs(results_dir))
+    selection = select_runs(collect_runs(results_dir))
+    runs = selection.runs
     if not runs:
         raise FileNotFoundError(
             f"no finished runs under {results_dir}/runs/; run a method first "
@@ -298,8 +444,13 @@ def write_table(results_dir: str | Path) -> list[Path]:
     frame = comparison_frame(runs)
     paths = [results_dir / name for name in
              ("comparison.md", "comparison.csv", "comparison.tex", "runs.csv", "claims.md")]
-    atomic.write_text(paths[0], to_markdown(frame))
     relative = _relative_to(results_dir)
+    for note in selection.left_out:
+        note["run"] = relative(note["run"])
+    atomic.write_text(paths[0], to_markdown(frame, selection))
+    if selection.left_out:
+        print(f"note: {len(selection.left_out)} runs left out of the table (other data, subset or "
+              f"settings); listed in {paths[0]}", file=sys.stderr)
     csv_frame = frame.assign(run=frame["run"].map(relative),
                              runs=[";".join(map(relative, rs)) for rs in frame["runs"]])
     _write_csv(paths[1], csv_frame)
@@ -320,6 +471,7 @@ def write_table(results_dir: str | Path) -> list[Path]:
     ]
     confusion_grid(figure, items)
     return [*paths, figure, *write_significance(frame, results_dir),
+            *write_complementarity(runs, results_dir),
             *write_figures(frame, runs, results_dir / "figures")]
 
 
@@ -343,7 +495,11 @@ def write_significance(frame: pd.DataFrame, results_dir: Path) -> list[Path]:
 
 
 def _test_metrics(run: dict) -> dict:
-    return run["splits"][run.get("test_split", "PrivateTest")]
+    return run["splits"][_test_split(run)]
+
+
+def _test_split(run: dict) -> str:
+    return run.get("test_split", "PrivateTest")
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
