@@ -196,6 +196,20 @@ def mini_xception(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
     return keras.Model(inputs, outputs, name="mini_xception")
 
 
+def best_small_stages(model: keras.Sequential) -> keras.Sequential:
+    """best_small's convolutional body, added to ``model``: four stages of 2 x [conv 3x3
+    "same", no bias -> BN -> ReLU] with 16, 32, 96, 256 filters, each closed by a 2x2 max-pool
+    and dropout 0.1, 0.2, 0.25, 0.3 (also the pixel branch of ``cnn.hybrid``)."""
+    for filters, rate in ((16, 0.1), (32, 0.2), (96, 0.25), (256, 0.3)):
+        for _ in range(2):
+            model.add(layers.Conv2D(filters, 3, padding="same", use_bias=False))
+            model.add(layers.BatchNormalization(momentum=0.9))
+            model.add(layers.Activation("relu"))
+        model.add(layers.MaxPooling2D(2))
+        model.add(layers.Dropout(rate))
+    return model
+
+
 def best_small(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
     """Our small VGG-style CNN: 1,533,719 parameters, 119 MFLOPs per image.
 
@@ -219,13 +233,7 @@ def best_small(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Mod
       feature (mouth vs. eyes) still carries information.
     """
     model = keras.Sequential([keras.Input(input_shape)], name="best_small")
-    for filters, rate in ((16, 0.1), (32, 0.2), (96, 0.25), (256, 0.3)):
-        for _ in range(2):
-            model.add(layers.Conv2D(filters, 3, padding="same", use_bias=False))
-            model.add(layers.BatchNormalization(momentum=0.9))
-            model.add(layers.Activation("relu"))
-        model.add(layers.MaxPooling2D(2))
-        model.add(layers.Dropout(rate))
+    best_small_stages(model)
     model.add(layers.Flatten())
     model.add(layers.Dense(256, use_bias=False))
     model.add(layers.BatchNormalization(momentum=0.9))
@@ -233,6 +241,33 @@ def best_small(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Mod
     model.add(layers.Dropout(0.4))
     model.add(layers.Dense(n_classes, activation="softmax"))
     return model
+
+
+def hybrid_small(n_geometry: int, normalisation: str = "standardise",
+                 geometry_mean=None, geometry_variance=None) -> keras.Model:
+    """Early fusion (``cnn.hybrid``): best_small's conv body on the pixels and a small dense
+    branch on the landmark geometry, joined before the dense head; 1,573,658 parameters for
+    the 353 geometry numbers (707 of them the fixed normalisation). ``geometry_mean`` and
+    ``geometry_variance`` (of Training) fix the normalisation of the landmark input, so the
+    saved model takes raw geometry and raw pixels."""
+    pixels = keras.Input(INPUT_SHAPE, name="pixels")
+    geometry = keras.Input((n_geometry,), name="landmarks")
+    body = keras.Sequential([keras.Input(INPUT_SHAPE)], name="best_small_body")
+    best_small_stages(body)
+    image_code = layers.Flatten()(body(PixelScaling(normalisation, name="scaling")(pixels)))
+    g = layers.Normalization(mean=geometry_mean, variance=geometry_variance,
+                             name="geometry_scaling")(geometry)
+    g = layers.Dense(64, use_bias=False)(g)
+    g = layers.BatchNormalization(momentum=0.9)(g)
+    g = layers.Activation("relu")(g)
+    g = layers.Dropout(0.2)(g)
+    x = layers.Concatenate()([image_code, g])
+    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(N_CLASSES, activation="softmax")(x)
+    return keras.Model([pixels, geometry], outputs, name="hybrid_small")
 
 
 BUILDERS: dict[str, Builder] = {

@@ -26,6 +26,9 @@ class Augmentation:
     shift: float = 0.0
     zoom: float = 0.0
 
+    def without_flip(self) -> Augmentation:
+        return replace(self, flip=False)
+
     @property
     def active(self) -> bool:
         return self.flip or self.rotation > 0 or self.shift > 0 or self.zoom > 0

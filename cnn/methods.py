@@ -64,18 +64,25 @@ class CnnMethod(Method):
 
         training.set_threads(self.threads)
         build = partial(build_model, self.architecture, self.train_config.normalisation)
+        self._fit_with(build, (train.images, train.labels), (val.images, val.labels), train, val)
+        return self
+
+    def _fit_with(self, build, train_data: tuple, val_data: tuple, train: FerData, val: FerData) -> None:
+        """Train ``build()`` on ``train_data`` (images, labels[, features]) in this method's
+        checkpoint folder, the epoch chosen on ``val_data``; keep the result."""
+        from cnn import training
+
         fingerprint = data_fingerprint(train, val)
         layout = architecture_fingerprint(build())
         if self.work_dir is None:
             self.work_dir = self.default_work_dir(fingerprint, layout)
         result = training.train(
-            build, self.train_config, (train.images, train.labels), (val.images, val.labels),
+            build, self.train_config, train_data, val_data,
             seed=self.seed, work_dir=self.work_dir, identity={"data": fingerprint, "layers": layout},
             name=self.architecture, log=None if self.verbose else (lambda message: None),
         )
         self._use(result.model)
         self.result_ = result
-        return self
 
     def default_work_dir(self, fingerprint: str, layout: str = "") -> Path:
         """``<cache>/cnn/<architecture>-seed<seed>-<digest of data, layers and recipe>``."""
@@ -132,6 +139,10 @@ class CnnMethod(Method):
 
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
+        if "landmarks" in meta and cls is CnnMethod:  # the early-fusion network
+            from cnn.hybrid import HybridMethod
+
+            return HybridMethod.load(directory)
         method = cls(meta["architecture"], seed=meta.get("seed", 0), verbose=False)
         method.set_tta_flip(bool(meta.get("tta_flip")))  # before the model: one predictor built
         method._use(keras.saving.load_model(directory / "model.keras", compile=False))
@@ -223,16 +234,21 @@ def _env_number(name: str, kind):
     return kind(value) if value not in (None, "") else None
 
 
+def environment_overrides() -> dict:
+    """The ``FER_CNN_*`` overrides of the recipe, as keyword arguments of ``CnnMethod``."""
+    return {"epochs": _env_number("FER_CNN_EPOCHS", int),
+            "time_budget_minutes": _env_number("FER_CNN_MINUTES", float),
+            "balance": os.environ.get("FER_CNN_BALANCE") or None,
+            "threads": _env_number("FER_CNN_THREADS", int)}
+
+
 def _factory(architecture: str) -> MethodFactory:
     def make(seed: int) -> CnnMethod:
-        return CnnMethod(architecture, seed,
-                         epochs=_env_number("FER_CNN_EPOCHS", int),
-                         time_budget_minutes=_env_number("FER_CNN_MINUTES", float),
-                         balance=os.environ.get("FER_CNN_BALANCE") or None,
-                         threads=_env_number("FER_CNN_THREADS", int))
+        return CnnMethod(architecture, seed, **environment_overrides())
 
     return make
 
 
 for _name, _info in ARCHITECTURES.items():
-    register(_name, _info.description)(_factory(_name))
+    if not _info.uses_landmarks:  # the early-fusion network registers itself (cnn.hybrid)
+        register(_name, _info.description)(_factory(_name))

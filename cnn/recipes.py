@@ -24,6 +24,9 @@ class ArchitectureInfo:
     description: str  # one line, for `make methods`
     source: str
     recipe: TrainConfig
+    #: True for the early-fusion network (pixels and landmarks; ``cnn.hybrid``), not a
+    #: landmark-free CNN
+    uses_landmarks: bool = False
     #: the source's epoch count where the recipe here trains fewer (a recipe that would take
     #: more than about 4 h on the 2-core CPU trains what fits about 3 h); None: as the source
     source_epochs: int | None = None
@@ -128,6 +131,20 @@ _INFOS = (
                     epochs=150, patience=None, schedule="cosine", warmup_epochs=2,
                     min_learning_rate=1e-5, augmentation=STRONG_AUGMENTATION, balance="oversample",
                     label_smoothing=0.1, normalisation="standardise", tta_flip=True),
+    ),
+    ArchitectureInfo(
+        "hybrid_small",
+        "best_small body + landmark geometry (early fusion)",
+        "early fusion: best_small's conv body + 68-landmark geometry in one network (1.57M params)",
+        "this project",
+        # best_small's recipe, without flips: a mirror image would not match its landmark
+        # geometry (left and right points swap); shifts, zooms and rotations leave it valid.
+        TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
+                    epochs=40, patience=None, schedule="cosine", warmup_epochs=1,
+                    min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION.without_flip(),
+                    balance="oversample", label_smoothing=0.1, normalisation="standardise",
+                    tta_flip=False),
+        uses_landmarks=True,
     ),
 )
 

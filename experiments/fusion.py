@@ -217,8 +217,11 @@ def _same_publictest(run: Path, proba: np.ndarray, labels: np.ndarray) -> bool:
     return abs(float(np.mean(proba.argmax(1) == labels)) - recorded) < 1e-9
 
 
-@register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "
-                         "probabilities, temperatures and weight chosen on PublicTest")
 def _late_fusion(seed: int) -> LateFusion:
     return LateFusion(os.environ.get("FER_FUSION_CNN") or BEST,
                       os.environ.get("FER_FUSION_CLASSICAL") or BEST, seed)
+
+
+_late_fusion.branch = "fusion"
+register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "
+                        "probabilities, temperatures and weight chosen on PublicTest")(_late_fusion)

@@ -109,7 +109,8 @@ class UnknownMethodError(KeyError):
 MethodFactory = Callable[[int], Method]
 _REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
 #: modules whose import registers methods; a branch that is not installed yet is skipped
-_PROVIDERS = ("experiments.reference", "baselines.methods", "cnn.methods", "experiments.fusion")
+_PROVIDERS = ("experiments.reference", "baselines.methods", "cnn.methods", "cnn.hybrid",
+              "experiments.fusion")
 
 
 def register(name: str, description: str) -> Callable[[MethodFactory], MethodFactory]:
@@ -142,8 +143,8 @@ def available_methods(branch: str | None = None) -> dict[str, str]:
 
 def branch_of(factory: MethodFactory) -> str:
     """The branch a factory belongs to, from the package that registered it."""
-    if factory.__module__ == "experiments.fusion":
-        return "fusion"
+    if getattr(factory, "branch", None):  # a factory may say (the fusion methods do)
+        return factory.branch
     package = factory.__module__.split(".")[0]
     return {"baselines": "classical", "cnn": "cnn"}.get(package, "reference")
 

@@ -157,3 +157,28 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     assert components["classical"] == {"run": str(component_runs["hog-linear_svm"]),
                                        "model": "fitted by the fusion run"}
     assert components["cnn"]["run"] == str(component_runs["thesis_tiny"])  # resumed checkpoint
+
+
+def test_hybrid_network_trains_saves_and_reloads(tmp_path, csv_file, monkeypatch):
+    """Early fusion through the harness: two inputs, no flips, branch "fusion", round trip."""
+    from cnn.architectures import N_PARAMETERS, hybrid_small
+    from cnn.hybrid import HybridMethod
+
+    monkeypatch.setenv("FER_CNN_EPOCHS", "1")
+    assert available_methods("fusion").keys() >= {"hybrid_small", "late_fusion"}
+    model = hybrid_small(353)
+    assert [tuple(i.shape[1:]) for i in model.inputs] == [(48, 48, 1), (353,)]
+    assert N_PARAMETERS["best_small"] < model.count_params() <= 2_000_000
+    data = load_fer2013(csv_file)
+    folder = run_method(RunConfig("hybrid_small", results_dir=tmp_path, n_boot=20), data)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert metrics["branch"] == "fusion" and metrics["features"] == "pixels + landmark geometry"
+    assert manifest["selection"]["landmark_box"]["box"] in ("image", "detector")
+    train_config = manifest["config"]["method_config"]["train"]
+    assert not train_config["augmentation"]["flip"] and not train_config["tta_flip"]
+    loaded = load_method(folder / "model")
+    assert isinstance(loaded, HybridMethod)
+    test = data.split("PrivateTest")
+    saved = pd.read_csv(folder / "predictions.csv")[[f"p_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(loaded.predict_proba(test.images), saved, atol=2e-6)
