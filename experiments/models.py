@@ -156,7 +156,8 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
         raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
                               f"{train_command(name)}")
     run = runs[-1]
-    files = sorted(p for p in (run / "model").iterdir() if p.is_file())
+    source = run / "model"  # a fusion's model folder holds its components in sub-folders
+    files = sorted(p for p in source.rglob("*") if p.is_file())
     size = size_on_disk(files)
     if size > max_mb * 1024**2:
         raise UsageError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
@@ -165,15 +166,13 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     target = results_dir / SHIPPED / name
     staging = target.with_name(f".{name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    for file in files:
-        shutil.copyfile(file, staging / file.name)
+    shutil.copytree(source, staging)
     atomic.write_json(staging / SHIPPED_META, {
         "method": name,
         "run": str(run.relative_to(results_dir)) if run.is_relative_to(results_dir) else str(run),
         "publictest_accuracy": metrics["splits"]["PublicTest"]["accuracy"],
         "privatetest_accuracy": metrics["splits"]["PrivateTest"]["accuracy"],
-        "files": {file.name: file.stat().st_size for file in files},
+        "files": {file.relative_to(source).as_posix(): file.stat().st_size for file in files},
         "bytes": size,
     })
     if target.exists():

@@ -144,6 +144,13 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     np.testing.assert_allclose(proba.sum(1), 1.0)
     saved = pd.read_csv(folder / "predictions.csv")
     np.testing.assert_allclose(proba, saved[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=2e-6)
+    # shipped (with its components' sub-folders) it predicts the same
+    from experiments.models import ship
+
+    shipped = ship("late_fusion", tmp_path)
+    assert {"fusion.json", "cnn/model.keras", "classical/model.joblib"} <= set(
+        json.loads((shipped / "shipped.json").read_text())["files"])
+    np.testing.assert_allclose(load_method(shipped).predict_proba(test.images), proba)
 
     # a fresh clone has the runs but not their models (git-ignored): the fusion refits the
     # components and still names the runs it repeats
