@@ -427,6 +427,8 @@ def _digest(images: np.ndarray, labels: np.ndarray, splits: np.ndarray, ids: np.
 def _write_cache(path: Path, data: FerData) -> None:
     """Store the converted arrays; a cache that cannot be written is reported, not fatal
     (the data has been read: the command goes on, and the next one converts again)."""
+    if path.exists() and not path.is_file():
+        return  # a folder in the cache's place: ``_read_cache`` has said so already
     try:
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(

@@ -99,5 +99,5 @@ def check_output(path: str | Path, *, folder: bool = False, empty: bool = False)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise OutputError(f"{path}: cannot write in {existing} ({err.strerror or err})") from None
+        raise OutputError(f"{path}: the folder {existing} is not writable ({err.strerror or err})") from None
     return path
