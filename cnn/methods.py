@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn.config import TrainConfig
+from cnn.config import BALANCING, TrainConfig
 from cnn.recipes import ARCHITECTURES
 from experiments.data import CLASSES, FerData, default_cache_dir
 from experiments.method import Method, MethodFactory, register
@@ -230,15 +230,37 @@ def architecture_fingerprint(model) -> str:
 
 
 def _env_number(name: str, kind):
+    """A positive number from the environment variable ``name`` (None when unset); a bad value
+    is a user's mistake named in one line."""
+    from experiments.errors import UsageError
+
     value = os.environ.get(name)
-    return kind(value) if value not in (None, "") else None
+    if value in (None, ""):
+        return None
+    try:
+        number = kind(value)
+    except ValueError:
+        number = None
+    if number is None or not number > 0:
+        raise UsageError(f"environment variable {name}={value!r}: expected a positive "
+                         f"{'whole number' if kind is int else 'number'}")
+    return number
+
+
+def _env_choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    from experiments.errors import UsageError
+
+    value = os.environ.get(name) or None
+    if value is not None and value not in allowed:
+        raise UsageError(f"environment variable {name}={value!r}: expected one of {', '.join(allowed)}")
+    return value
 
 
 def environment_overrides() -> dict:
     """The ``FER_CNN_*`` overrides of the recipe, as keyword arguments of ``CnnMethod``."""
     return {"epochs": _env_number("FER_CNN_EPOCHS", int),
             "time_budget_minutes": _env_number("FER_CNN_MINUTES", float),
-            "balance": os.environ.get("FER_CNN_BALANCE") or None,
+            "balance": _env_choice("FER_CNN_BALANCE", BALANCING),
             "threads": _env_number("FER_CNN_THREADS", int)}
 
 

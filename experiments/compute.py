@@ -25,6 +25,8 @@ from pathlib import Path
 import psutil
 from filelock import FileLock, Timeout
 
+from experiments.errors import OutputError
+
 #: other processes' average share of all cores above which a run counts as contended
 CONTENDED_SHARE = 0.10
 LOCK_ENV = "FER_LOCK_FILE"
@@ -153,11 +155,14 @@ def machine_lock(purpose: str, *, say: Callable[[str], None] | None = None,
     """
     say = say or (lambda message: print(message, file=sys.stderr, flush=True))
     path = lock_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     holder_file = path.with_suffix(path.suffix + ".json")
     lock = FileLock(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot create the machine lock ({err.strerror or err}); "
+                          f"set {LOCK_ENV} to a writable file") from None
     except Timeout:
         say(f"waiting for the machine lock {path}: held by {_describe_holder(holder_file)}; "
             "commands that train or time run one at a time")
@@ -189,10 +194,13 @@ class FolderBusyError(RuntimeError):
 @contextmanager
 def exclusive_folder(folder: Path, what: str = "a training") -> Iterator[None]:
     """Fail at once when another process already works in ``folder`` (a ``.lock`` inside it)."""
-    folder.mkdir(parents=True, exist_ok=True)
     lock = FileLock(folder / ".lock")
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot write there ({err.strerror or err}); "
+                          "set FER_CACHE_DIR to a writable folder") from None
     except Timeout:
         raise FolderBusyError(f"{folder} is in use by another process ({what}); "
                            "two runs never share one checkpoint folder") from None

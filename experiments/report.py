@@ -17,6 +17,7 @@ import pandas as pd
 from experiments import atomic
 from experiments.complementarity import complementarity_frame, fusion_triples
 from experiments.data import CLASSES
+from experiments.errors import read_json
 from experiments.figures import best_by_branch
 from experiments.significance import significance_frame
 from experiments.table import collect_runs, comparison_frame, latest_runs
@@ -208,7 +209,8 @@ def write_report(results_dir: str | Path) -> Path:
         for title, stem in figures if (results_dir / "figures" / f"{stem}.png").exists())
     seconds = wall_time(runs)
     latency_path = results_dir / "latency.json"
-    latency = json.loads(latency_path.read_text())["records"] if latency_path.exists() else None
+    latency = (read_json(latency_path, "regenerate it with `make latency`").get("records")
+               if latency_path.exists() else None)
     text = "\n".join([
         "# Does a small landmark-free CNN beat landmarks + Gabor/HOG + a classifier on FER2013?",
         "",

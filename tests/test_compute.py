@@ -13,20 +13,22 @@ import pytest
 from experiments.compute import CONTENDED_SHARE, CpuMeter, combined_share, machine_lock
 
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
+#: a fixed amount of CPU work, however busy the machine is
+CPU_WORK = "import time\nend = time.process_time() + {seconds}\nwhile time.process_time() < end: pass\n"
 
 
-def _spin(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
+def _spin_cpu(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
         pass
 
 
 def test_meter_counts_own_cpu_time_and_child_processes():
     with CpuMeter() as meter:
-        _spin(0.4)
-        subprocess.run([sys.executable, "-c", BUSY.format(seconds=0.4)], check=True)
+        _spin_cpu(0.4)
+        subprocess.run([sys.executable, "-c", CPU_WORK.format(seconds=0.4)], check=True)
     assert meter.wall_seconds >= 0.8
-    assert meter.cpu_seconds >= 0.6  # both stretches were spent on a CPU, the child's too
+    assert meter.cpu_seconds >= 0.8  # this process's CPU work and its child's
     assert meter.cpu_seconds <= meter.wall_seconds * (psutil.cpu_count() or 1) + 0.1
     record = meter.record("fit_")
     assert set(record) == {"fit_wall_seconds", "fit_cpu_seconds", "fit_other_cpu_share",

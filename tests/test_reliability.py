@@ -583,3 +583,26 @@ def test_damaged_cnn_checkpoints_and_models_are_named(tmp_path, csv_file, world,
     err = capsys.readouterr().err
     assert "Traceback" not in err and f"error: {model}: cannot load the model" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("FER_CNN_EPOCHS", "ten", "FER_CNN_EPOCHS='ten': expected a positive whole number"),
+    ("FER_CNN_EPOCHS", "0", "FER_CNN_EPOCHS='0': expected a positive whole number"),
+    ("FER_CNN_MINUTES", "-5", "FER_CNN_MINUTES='-5': expected a positive number"),
+    ("FER_CNN_BALANCE", "undersample", "FER_CNN_BALANCE='undersample': expected one of none"),
+])
+def test_bad_cnn_environment_is_one_line(variable, value, says, world, monkeypatch, capsys):
+    monkeypatch.setenv(variable, value)
+    status = _cli(["run", "thesis_tiny", "--data", str(world.csv), "--results", str(world.root / "x")])
+    err = capsys.readouterr().err
+    assert status == errors.USAGE and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and says in err
+    assert not (world.root / "x").exists()
+
+
+def test_an_unwritable_machine_lock_is_one_line(world, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FER_LOCK_FILE", "/proc/fer-compare.lock")
+    status = _cli(["run", "majority", "--data", str(world.csv), "--results", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert status == errors.OUTPUT and "Traceback" not in err
+    assert "/proc/fer-compare.lock: cannot create the machine lock" in err and "FER_LOCK_FILE" in err
