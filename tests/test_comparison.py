@@ -214,3 +214,22 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
         "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs")
     assert training_note("landmarks+hog-linear_svm", run) == ""
     assert training_note("ua_c", tmp_path / "missing") == ""
+
+
+def test_cpu_time_and_contended_training_are_shown():
+    from experiments.table import display_frame
+
+    quiet = [_run("quiet", s, 0.6, f"q-seed{s}") for s in (0, 1)]
+    for run in quiet:
+        run["cost"].update(train_cpu_seconds=7200.0, train_contended=False, epochs_contended=False)
+    busy = [_run("busy", s, 0.6, f"b-seed{s}") for s in (0, 1)]
+    busy[0]["cost"].update(train_cpu_seconds=100.0, epoch_cpu_seconds_total=5400.0,  # resumed
+                           train_contended=False, epochs_contended=True)
+    busy[1]["cost"].update(train_cpu_seconds=5400.0, train_contended=False, epochs_contended=False)
+    old = [_run("old", 0, 0.6, "o-seed0")]  # made before CPU time was recorded
+    frame = comparison_frame(quiet + busy + old, claims={})
+    shown = display_frame(frame).set_index("Method")
+    assert shown.loc["quiet", "Train CPU"] == "2.0 h" and "†" not in shown.loc["quiet", "Train"]
+    assert shown.loc["busy", "Train CPU"] == "1.5 h" and shown.loc["busy", "Train"].endswith("†")
+    assert shown.loc["old", "Train CPU"] == "-" and "†" not in shown.loc["old", "Train"]
+    assert frame.set_index("method").loc["busy", "n_contended"] == 1
