@@ -133,6 +133,8 @@ def _load(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from experiments.cluster import add_grid_arguments
+
     parser = Parser(
         prog="python -m experiments",
         description="Landmark-free CNNs vs. landmark + Gabor/HOG pipelines on FER2013: "
@@ -174,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--skip-done", action="store_true",
                      help="do nothing if a finished run with the same method, seed, data and subset exists")
     _add_data_options(run)
+
+    grid = sub.add_parser("grid", help="run METHODs x --seeds on a Dask cluster (--cluster), one task "
+                                       "per run; finished runs land in results/runs/ (experiments.cluster)")
+    add_grid_arguments(grid)
+    _add_data_options(grid)
 
     feats = sub.add_parser("features", help="extract landmarks, HOG and Gabor for every image; time it")
     feats.add_argument("--warm", action="store_true",
@@ -386,6 +393,10 @@ def _dispatch(args: argparse.Namespace) -> int:
                 return 0
             print(run_method(config, data, method))
         return 0
+    if args.command == "grid":
+        from experiments.cluster import grid_command
+
+        return grid_command(args, lambda: _load(args))
     if args.command == "features":
         from baselines.extraction import benchmark_extraction
         from experiments import atomic

@@ -81,15 +81,17 @@ LEGACY_STALE_SECONDS = 24 * 3600  # staging folders without an owner: stale when
 
 
 @contextmanager
-def staged_run(results_dir: str | Path, method: str, seed: int) -> Iterator[tuple[Path, str]]:
+def staged_run(results_dir: str | Path, method: str, seed: int,
+               run_id: str | None = None) -> Iterator[tuple[Path, str]]:
     """Yield ``(staging folder, run id)``; the folder becomes ``runs/<method>/<run-id>/`` only
-    when the block completes, and is removed when it fails.
+    when the block completes, and is removed when it fails. ``run_id``: a run made elsewhere
+    (a cluster worker) keeps its own; default a new one.
 
     The staging folder holds a lock for as long as this process lives, and names its owner;
     stale staging folders of killed runs are removed first (``remove_stale_partials``).
     """
     remove_stale_partials(results_dir)
-    run_id = new_run_id(seed)
+    run_id = run_id or new_run_id(seed)
     final = Path(results_dir) / "runs" / method / run_id
     staging = final.parent / f".{run_id}.partial"
     staging.mkdir(parents=True, exist_ok=False)
