@@ -22,6 +22,8 @@
 # does so with ALL_SEEDS (0 1 2 unless given).
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
 # results/quick/ so that quick numbers never mix with the committed full-data results.
+# CLUSTER=tcp://host:8786 sends the runs of reference, baselines, cnn, cnns and all to a Dask
+# cluster, one task per (method, seed) (README, "On a cluster"); without it all runs here.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -36,6 +38,8 @@ RESULTS ?= $(if $(QUICK),results/quick,results)
 DATA_ARG   = $(if $(DATA),--data $(DATA))
 SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
+CLUSTER ?=
+GRID       = $(FER) grid --cluster $(CLUSTER) $(DATA_ARG) $(SUBSET_ARG) --results $(RESULTS)
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns fusion table \
         detectors latency flip ship demo report evaluate evaluate-photos all clean-cache
@@ -66,10 +70,14 @@ run: setup
 	$(FER) run $(METHOD) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
 
 reference: setup
+ifneq ($(CLUSTER),)
+	$(GRID) majority:0 stratified --seeds $(SEEDS)
+else
 	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed 0 --results $(RESULTS) --skip-done
 	@set -e; for seed in $(SEEDS); do \
 	  $(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
 	done
+endif
 
 # time the extraction of all three feature families over every image (cold, then warm)
 features: setup
@@ -80,10 +88,14 @@ features: setup
 # JOBS methods at a time: 1 for full runs (honest timings), 2 for QUICK runs.
 JOBS ?= $(if $(QUICK),2,1)
 baselines: setup
+ifneq ($(CLUSTER),)
+	$(GRID) $$($(FER) methods --branch classical --names) --seeds $(SEEDS)
+else
 	@set -e; for seed in $(SEEDS); do \
 	  $(FER) methods --branch classical --names | xargs -P $(JOBS) -I{} \
 	    $(FER) run {} $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
 	done
+endif
 	$(FER) table --results $(RESULTS)
 
 # CNN branch: `make cnn` trains best_small, `make cnn MODEL=<name>` another architecture,
@@ -107,16 +119,24 @@ SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception ua_c nn_mode
 
 cnn: setup
 	$(ABLATION_CHECK)
+ifneq ($(CLUSTER),)
+	$(CNN_ENV) $(GRID) $(MODEL) --seeds $(SEEDS)
+else
 	@set -e; for seed in $(SEEDS); do \
 	  $(CNN_ENV) $(FER) run $(MODEL) $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
 	done
+endif
 	$(FER) table --results $(RESULTS)
 
 cnns: setup
 	$(ABLATION_CHECK)
+ifneq ($(CLUSTER),)
+	$(CNN_ENV) $(GRID) $(SOURCE_CNNS) --seeds $(SEEDS)
+else
 	@set -e; for seed in $(SEEDS); do for m in $(SOURCE_CNNS); do \
 	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
 	done; done
+endif
 	$(FER) table --results $(RESULTS)
 
 # landmarks and CNN together: the late fusion of the best CNN and the best classical method (by
@@ -177,11 +197,19 @@ report: setup
 	$(FER) report --results $(RESULTS)
 
 # the whole study, every seeded method with each of ALL_SEEDS, resuming whatever is already
-# done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small
+# done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small. With
+# CLUSTER= every run before the fusion goes to the cluster as one grid (the longest first);
+# the fusion and everything after it run here, on the landed runs.
 ALL_SEEDS ?= 0 1 2
 all: setup
+ifneq ($(CLUSTER),)
+	$(ABLATION_CHECK)
+	$(CNN_ENV) $(GRID) majority:0 stratified $$($(FER) methods --branch classical --names) \
+	  $(MODEL) $(SOURCE_CNNS) best_small_long --seeds $(ALL_SEEDS)
+else
 	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
 	$(MAKE) cnn MODEL=best_small_long SEEDS="$(ALL_SEEDS)"
+endif
 	$(MAKE) fusion SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
 	$(MAKE) detectors evaluate-photos demo latency report EVALUATE_OPTS=--skip-done

@@ -53,15 +53,16 @@ WORKER_WAIT_SECONDS = 10.0
 DEFAULT_RETRIES = 1
 #: Dask resources every worker declares: one whole worker, and its memory in bytes
 WORKER, MEMORY = "WORKER", "MEMORY"
-#: a worker's share each branch asks for: CNNs and the classical joblib extraction use every
-#: core they get; a reference method needs one core for a second
-SHARE = {"cnn": 1.0, "classical": 1.0, "reference": 0.1}
+#: a worker's share each branch asks for (any other branch: a whole worker): CNNs and the
+#: classical joblib extraction use every core they get; a reference method needs one core
+SHARE = {"reference": 0.1}
 #: peak memory of one run on the full data (measured here: best_small 1.6 GB, the source CNNs
-#: up to 4.0 GB, a classical method 1.4 GB); a --subset run needs far less
+#: up to 4.0 GB, a classical method 1.4 GB; any other branch: a CNN's); a --subset run needs less
 MEMORY_GB = {"cnn": 4.0, "classical": 2.0, "reference": 1.0}
 SUBSET_MEMORY_GB = 1.0
-#: submitted first: the longest runs, so the grid's last hour is not one CNN alone
-PRIORITY = {"cnn": 2, "classical": 1, "reference": 0}
+#: submitted first: the longest runs (CNNs and any other branch), so that the grid's last hour
+#: is not one CNN alone
+PRIORITY = {"classical": 1, "reference": 0}
 #: environment settings of a run that the driver passes on (CNN epochs, minutes, balance)
 PASSED_ENV_PREFIX = "FER_CNN_"
 
@@ -100,8 +101,8 @@ class Task:
 
     @property
     def resources(self) -> dict[str, float]:
-        memory = SUBSET_MEMORY_GB if self.subset is not None else MEMORY_GB[self.branch]
-        return {WORKER: SHARE[self.branch], MEMORY: memory * 1e9}
+        memory = SUBSET_MEMORY_GB if self.subset is not None else MEMORY_GB.get(self.branch, MEMORY_GB["cnn"])
+        return {WORKER: SHARE.get(self.branch, 1.0), MEMORY: memory * 1e9}
 
 
 @dataclass
@@ -184,7 +185,7 @@ def run_grid(address: str, runs: list[Run], load: Callable[[], FerData], *,
         payload = None if shared else client.scatter(data, hash=False, broadcast=True)
         futures = {client.submit(run_task, task, payload, key=f"fer-{run.method}-seed{run.seed}-"
                                  f"{uuid.uuid4().hex[:8]}", resources=task.resources, retries=retries,
-                                 priority=PRIORITY[task.branch], pure=False): run
+                                 priority=PRIORITY.get(task.branch, 2), pure=False): run
                    for run, task in tasks.items()}
         _collect(client, futures, data, results_dir, keep_model, methods, report,
                  total=len(runs), done=len(report.skipped))
