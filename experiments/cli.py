@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid = sub.add_parser("grid", help="run METHODs x --seeds on a Dask cluster (--cluster), one task "
                                        "per run; finished runs land in results/runs/ (experiments.cluster)")
     add_grid_arguments(grid)
+    _add_results_option(grid)
     _add_data_options(grid)
 
     feats = sub.add_parser("features", help="extract landmarks, HOG and Gabor for every image; time it")

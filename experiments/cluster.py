@@ -27,6 +27,7 @@ overlap, whichever driver sent them. The driver trains nothing and takes no lock
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -63,6 +64,8 @@ SUBSET_MEMORY_GB = 1.0
 #: submitted first: the longest runs (CNNs and any other branch), so that the grid's last hour
 #: is not one CNN alone
 PRIORITY = {"classical": 1, "reference": 0}
+#: exit status of a grid in which some runs failed (README, "Exit status")
+RUNS_FAILED = 7
 #: environment settings of a run that the driver passes on (CNN epochs, minutes, balance)
 PASSED_ENV_PREFIX = "FER_CNN_"
 
@@ -138,6 +141,13 @@ def seed_number(text: str) -> int:
     """An argparse type: a seed, a whole number from 0."""
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a whole number from 0)")
+    return int(text)
+
+
+def whole_number(text: str) -> int:
+    """An argparse type: a whole number from 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0")
     return int(text)
 
 
@@ -254,13 +264,23 @@ def connect(address: str, timeout: float = CONNECT_SECONDS):
     """A client of the scheduler at ``address`` with at least one worker, or ``ClusterError``."""
     try:
         from distributed import Client
+        from distributed.comm import connect as open_comm
     except ModuleNotFoundError:
         raise ClusterError("--cluster needs Dask distributed: pip install -e '.[cluster]'") from None
+
+    async def reach() -> None:  # before any Client exists: a failed one lingers at exit
+        comm = await open_comm(address, timeout=timeout)
+        await comm.close()
+
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError, TypeError) as err:
-        raise ClusterError(f"cannot reach a Dask scheduler at {address!r} within {timeout:g} s "
-                           f"({type(err).__name__}: {_first_line(err)})") from None
+        asyncio.run(reach())
+    except ValueError as err:
+        raise ClusterError(f"{address!r} is not a scheduler address like tcp://host:8786 "
+                           f"({_first_line(err)})") from None
+    except (OSError, TimeoutError) as err:
+        raise ClusterError(f"cannot reach a Dask scheduler at {address} within {timeout:g} s "
+                           f"({_first_line(err)})") from None
+    client = Client(address, timeout=timeout, set_as_default=False)
     try:
         client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
     except TimeoutError:
@@ -432,9 +452,7 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seeds of every METHOD given without one (default 0)")
     parser.add_argument("--cluster", metavar="ADDRESS", required=True,
                         help="the Dask scheduler, e.g. tcp://head:8786 (started with `dask scheduler`)")
-    parser.add_argument("--results", metavar="DIR", type=Path, default=None,
-                        help="results folder on this machine (default: results/ in the project)")
-    parser.add_argument("--retries", metavar="N", type=int, default=DEFAULT_RETRIES,
+    parser.add_argument("--retries", metavar="N", type=whole_number, default=DEFAULT_RETRIES,
                         help=f"reruns of a run that failed (default {DEFAULT_RETRIES}); a run whose "
                              "worker died is rerun by the scheduler (its allowed-failures, default 3)")
     parser.add_argument("--ship-data", action="store_true",
@@ -444,7 +462,9 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def grid_command(args: argparse.Namespace, load: Callable[[], FerData]) -> int:
-    """``grid``: 0 when every run is done, 1 when some failed, 2 when the grid could not start."""
+    """``grid``: 0 when every run is done, ``RUNS_FAILED`` when some failed (the others landed),
+    2 (usage) when the grid cannot start; 130 when interrupted."""
+    from experiments import errors
     from experiments.harness import DEFAULT_RESULTS
 
     runs = parse_runs(args.runs, args.seeds)
@@ -455,15 +475,15 @@ def grid_command(args: argparse.Namespace, load: Callable[[], FerData]) -> int:
                           retries=args.retries, ship_data=args.ship_data)
     except ClusterError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return errors.USAGE
     except KeyboardInterrupt:
         print("grid interrupted: finished runs have landed, the others were cancelled", file=sys.stderr)
-        return 130
+        return errors.INTERRUPTED
     print(f"grid: {len(report.landed)} runs landed, {len(report.skipped)} already done, "
           f"{len(report.failed)} failed", file=sys.stderr)
     for run, why in report.failed:
         print(f"failed: {run.method} seed {run.seed}: {why.splitlines()[0]}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return RUNS_FAILED if report.failed else errors.OK
 
 
 def _first_line(err: BaseException) -> str:

@@ -117,7 +117,7 @@ def test_a_failing_run_is_retried_then_reported_and_lands_nothing(tmp_path, fer_
     status = main(["grid", "only_here:0", "majority:0", "--retries", "1", "--cluster", address,
                    "--data", str(fer_csv), *SUBSET, "--results", str(results)])
     err = capsys.readouterr().err
-    assert status == 1
+    assert status == cluster.RUNS_FAILED
     assert "failed: only_here seed 0: exit status 1" in err and "unknown method 'only_here'" in err
     assert _attempts(local, "only_here", since) == 2  # the first try and one retry
     assert sorted(_runs(results)) == [("majority", 0)] and not _hidden(results)
