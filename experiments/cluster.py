@@ -217,14 +217,26 @@ def _collect(client, futures: dict, data: FerData, results_dir: Path, keep_model
                 report.failed.append((run, _describe_failure(err)))
                 bar.write(f"{run.method} seed {run.seed}: FAILED: {report.failed[-1][1]}")
             else:
-                done_before = _done(run, data, results_dir, keep_model, methods[run])
-                folder = done_before or land(results_dir, run, result["run_id"], result["files"])
-                report.landed.append((run, folder))
-                bar.write(f"{run.method} seed {run.seed}: {result['host']} ({result['cores']} cores) -> "
-                          f"{folder}" + (" (landed before: kept)" if done_before else ""))
+                _land_one(run, result, data, results_dir, keep_model, methods[run], report, bar.write)
             finally:
                 future.release()
             bar.update()
+
+
+def _land_one(run: Run, result: dict, data: FerData, results_dir: Path, keep_model: bool, method,
+              report: GridReport, say: Callable[[str], None]) -> None:
+    """Land a finished run unless the same run landed meanwhile; a landing that fails (a full
+    disk) is reported like a failed run and leaves nothing."""
+    try:
+        done_before = _done(run, data, results_dir, keep_model, method)
+        folder = done_before or land(results_dir, run, result["run_id"], result["files"])
+    except OSError as err:
+        report.failed.append((run, f"could not land it in {results_dir}: {err}"))
+        say(f"{run.method} seed {run.seed}: FAILED: {report.failed[-1][1]}")
+        return
+    report.landed.append((run, folder))
+    say(f"{run.method} seed {run.seed}: {result['host']} ({result['cores']} cores) -> {folder}"
+        + (" (the same run landed meanwhile: kept)" if done_before else ""))
 
 
 def land(results_dir: Path, run: Run, run_id: str, files: dict[str, bytes]) -> Path:
@@ -371,10 +383,13 @@ def run_task(task: Task, data: FerData | None = None) -> dict:
         env = {**os.environ, **task.env, "FER_CNN_THREADS": threads, "LOKY_MAX_CPU_COUNT": threads,
                "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
         log = folder / "run.log"
-        with open(log, "wb") as out:
-            command = [sys.executable, "-m", "experiments.cluster", str(folder / "task.json")]
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
-            _wait_unless_cancelled(process, worker, key)
+        command = [sys.executable, "-m", "experiments.cluster", str(folder / "task.json")]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                   cwd=folder)
+        relay = threading.Thread(target=_relay, args=(process.stdout, log), daemon=True)
+        relay.start()
+        _wait_unless_cancelled(process, worker, key)
+        relay.join()
         if process.returncode != 0:
             tail = log.read_text(errors="replace").strip().splitlines()[-15:] or ["(no output)"]
             raise RunFailed(f"exit status {process.returncode} on {platform.node()}: {tail[-1]}\n"
@@ -384,6 +399,18 @@ def run_task(task: Task, data: FerData | None = None) -> dict:
         files = {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
                  if p.is_file()}
     return {"run_id": run.name, "files": files, "host": record["host"], "cores": cores}
+
+
+def _relay(stream, log: Path) -> None:
+    """The run's output into ``log`` (for the error report) and the worker's own stderr (for
+    whoever watches the worker)."""
+    echo = getattr(sys.stderr, "buffer", None)
+    with open(log, "wb") as out:
+        for line in iter(stream.readline, b""):
+            out.write(line)
+            if echo is not None:
+                echo.write(line)
+                echo.flush()
 
 
 def _wait_unless_cancelled(process: subprocess.Popen, worker, key, poll: float = 0.5) -> None:
