@@ -38,7 +38,8 @@ def local(tmp_path_factory):
     os.environ.update(FER_CACHE_DIR=str(workers / "cache"), FER_LOCK_FILE=str(workers / "lock"))
     try:
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, host="127.0.0.1") as local:
+                                      dashboard_address=None, host="127.0.0.1",
+                                      local_directory=str(workers / "scratch")) as local:
             yield local
     finally:
         for key, value in saved.items():
