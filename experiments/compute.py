@@ -160,14 +160,14 @@ def machine_lock(purpose: str, *, say: Callable[[str], None] | None = None,
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
-    except OSError as err:
-        raise OutputError(f"{path}: cannot create the machine lock ({err.strerror or err}); "
-                          f"set {LOCK_ENV} to a writable file") from None
-    except Timeout:
+    except Timeout:  # a TimeoutError, so an OSError too: caught first
         say(f"waiting for the machine lock {path}: held by {_describe_holder(holder_file)}; "
             "commands that train or time run one at a time")
         lock.acquire(poll_interval=poll_seconds)
         say(f"machine lock acquired for {purpose}")
+    except OSError as err:
+        raise OutputError(f"{path}: cannot create the machine lock ({err.strerror or err}); "
+                          f"set {LOCK_ENV} to a writable file") from None
     try:
         holder = {"pid": os.getpid(), "purpose": purpose,
                   "command": " ".join(getattr(sys, "orig_argv", sys.argv)),
@@ -198,12 +198,12 @@ def exclusive_folder(folder: Path, what: str = "a training") -> Iterator[None]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
+    except Timeout:  # a TimeoutError, so an OSError too: caught first
+        raise FolderBusyError(f"{folder} is in use by another process ({what}); "
+                              "two runs never share one checkpoint folder") from None
     except OSError as err:
         raise OutputError(f"{folder}: cannot write there ({err.strerror or err}); "
                           "set FER_CACHE_DIR to a writable folder") from None
-    except Timeout:
-        raise FolderBusyError(f"{folder} is in use by another process ({what}); "
-                           "two runs never share one checkpoint folder") from None
     try:
         yield
     finally:

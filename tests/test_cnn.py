@@ -341,7 +341,7 @@ def test_harness_run_keeps_the_learning_curves(tmp_path, data, monkeypatch):
     monkeypatch.setenv("FER_CNN_BALANCE", "class_weight")  # an ablation's override
     assert make_method("best_small", seed=0).train_config.balance == "class_weight"
     monkeypatch.setenv("FER_CNN_BALANCE", "balanced")
-    with pytest.raises(ValueError, match="balance must be one of"):
+    with pytest.raises(ValueError, match="FER_CNN_BALANCE=.balanced.: expected one of"):
         make_method("best_small", seed=0)
     assert manifest["split_stats"]["Training"]["oversampled_copies"] >= 0
 
