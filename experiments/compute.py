@@ -157,17 +157,20 @@ def machine_lock(purpose: str, *, say: Callable[[str], None] | None = None,
     path = lock_path()
     holder_file = path.with_suffix(path.suffix + ".json")
     lock = FileLock(path)
-    try:
+    try:  # filelock would wait forever on a file it cannot create: try it first
         path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a"):
+            pass
+    except OSError as err:
+        raise OutputError(f"{path}: cannot create the machine lock ({err.strerror or err}); "
+                          f"set {LOCK_ENV} to a writable file") from None
+    try:
         lock.acquire(timeout=0)
-    except Timeout:  # a TimeoutError, so an OSError too: caught first
+    except Timeout:
         say(f"waiting for the machine lock {path}: held by {_describe_holder(holder_file)}; "
             "commands that train or time run one at a time")
         lock.acquire(poll_interval=poll_seconds)
         say(f"machine lock acquired for {purpose}")
-    except OSError as err:
-        raise OutputError(f"{path}: cannot create the machine lock ({err.strerror or err}); "
-                          f"set {LOCK_ENV} to a writable file") from None
     try:
         holder = {"pid": os.getpid(), "purpose": purpose,
                   "command": " ".join(getattr(sys, "orig_argv", sys.argv)),
@@ -195,15 +198,18 @@ class FolderBusyError(RuntimeError):
 def exclusive_folder(folder: Path, what: str = "a training") -> Iterator[None]:
     """Fail at once when another process already works in ``folder`` (a ``.lock`` inside it)."""
     lock = FileLock(folder / ".lock")
-    try:
+    try:  # filelock would wait on a file it cannot create: try it first
         folder.mkdir(parents=True, exist_ok=True)
-        lock.acquire(timeout=0)
-    except Timeout:  # a TimeoutError, so an OSError too: caught first
-        raise FolderBusyError(f"{folder} is in use by another process ({what}); "
-                              "two runs never share one checkpoint folder") from None
+        with open(folder / ".lock", "a"):
+            pass
     except OSError as err:
         raise OutputError(f"{folder}: cannot write there ({err.strerror or err}); "
                           "set FER_CACHE_DIR to a writable folder") from None
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise FolderBusyError(f"{folder} is in use by another process ({what}); "
+                              "two runs never share one checkpoint folder") from None
     try:
         yield
     finally:
