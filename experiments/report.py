@@ -33,9 +33,13 @@ def _accuracy(row: pd.Series) -> str:
     return f"{_pct(row['accuracy'])} [95% CI {100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}]"
 
 
-def _benchmark_ms(latency: list[dict], method: str) -> tuple[float, int] | None:
-    """Median over a method's seeds of ``make latency``'s median ms/image, and how many seeds."""
-    values = [r["ms_per_image_batch_median"] for r in latency if r["method"] == method]
+def _benchmark_ms(latency: list[dict], row: pd.Series) -> tuple[float, int] | None:
+    """Median over a method's seeds of ``make latency``'s median ms/image, and how many seeds;
+    only records of the runs in the table (a benchmark of superseded runs is not quoted)."""
+    runs = row.get("runs")
+    runs = {Path(run).name for run in (runs if isinstance(runs, list) else [row.get("run", "")])}
+    values = [r["ms_per_image_batch_median"] for r in latency
+              if r["method"] == row["method"] and Path(r.get("run", "")).name in runs]
     return (float(np.median(values)), len(values)) if values else None
 
 
@@ -90,7 +94,16 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
         f"{cnn['n_parameters'] / 1e6:.2f}M parameters ({cnn['model_bytes'] / 2**20:.1f} MB) against "
         f"{classical['model_bytes'] / 2**20:.1f} MB, and took {cnn['train_seconds'] / 60:.0f} min to "
         f"train against {classical['train_seconds'] / 60:.0f} min on the same 2-core CPU.")
-    timed = [_benchmark_ms(latency or [], row["method"]) for row in (cnn, classical)]
+    contended = [row["method"] for row in (cnn, classical)
+                 if isinstance(row.get("contended"), bool | np.bool_) and row["contended"]]
+    if contended:
+        sentences.append(
+            f"The training of {' and '.join(f'`{m}`' for m in contended)} shared the machine with "
+            f"other work (marked † in the table), so its wall time overstates it; CPU time: "
+            + ", ".join(f"`{row['method']}` {row['train_cpu_seconds'] / 3600:.1f} h"
+                        for row in (cnn, classical) if pd.notna(row.get("train_cpu_seconds")))
+            + ".")
+    timed = [_benchmark_ms(latency or [], row) for row in (cnn, classical)]
     if None not in timed:
         (cnn_ms, cnn_n), (classical_ms, classical_n) = timed
         sentences.append(

@@ -150,7 +150,8 @@ def test_the_answer_is_written_from_the_numbers():
                 "features": "pixels", "accuracy": accuracy, "public_accuracy": public,
                 "n_seeds": 1, "accuracy_std": np.nan, "ci_low": accuracy - 0.01,
                 "ci_high": accuracy + 0.01, "ms_per_image_batch": ms, "n_parameters": 1.5e6,
-                "model_bytes": 6 * 2**20, "train_seconds": 3000.0, **recalls}
+                "model_bytes": 6 * 2**20, "train_seconds": 3000.0,
+                "runs": [f"runs/{method}/r{seed}-seed{seed}" for seed in range(3)], **recalls}
 
     frame = pd.DataFrame([row("svm", "classical", 0.637, 0.64, 12.0, 0.45),
                           row("net", "cnn", 0.66, 0.67, 1.2, 0.55),
@@ -169,11 +170,19 @@ def test_the_answer_is_written_from_the_numbers():
             "McNemar's test finds the difference significant at the 5% level in 3 of the 3 pairs "
             "(largest p 0.04).") in answer(frame, significance)
     assert "make latency" not in text
-    latency = [{"method": "net", "ms_per_image_batch_median": m} for m in (2.0, 2.2, 2.1)] + [
-        {"method": "svm", "ms_per_image_batch_median": m} for m in (15.0, 19.0)]
+    latency = [{"method": "net", "ms_per_image_batch_median": m, "run": f"results/runs/net/r{i}-seed{i}"}
+               for i, m in enumerate((2.0, 2.2, 2.1))] + [
+        {"method": "svm", "ms_per_image_batch_median": m, "run": f"results/runs/svm/r{i}-seed{i}"}
+        for i, m in enumerate((15.0, 19.0))]
     assert ("Timed on their own (`make latency`, batches of 256, median over the models of 3 and "
             "2 seeds): 2.1 ms against 17 ms per image (8.1x).") in answer(frame, significance, latency)
     assert "make latency" not in answer(frame, significance, latency[:3])  # svm never timed
+    superseded = [{**r, "run": r["run"].replace("/r", "/old")} for r in latency]  # other runs
+    assert "make latency" not in answer(frame, significance, superseded)
+    contended = frame.assign(contended=[False, True, False], train_cpu_seconds=[180.0, 9000.0, 1.0])
+    text = answer(contended, significance)
+    assert ("The training of `net` shared the machine with other work (marked † in the table), so "
+            "its wall time overstates it; CPU time: `net` 2.5 h, `svm` 0.1 h.") in text
 
 
 def test_report_shows_the_demo_records(tmp_path):
