@@ -32,6 +32,13 @@ class ArchitectureInfo:
     source_epochs: int | None = None
 
 
+#: best_small's recipe, which its long variant and the early-fusion network start from
+BEST_SMALL = TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
+                         epochs=40, patience=None, schedule="cosine", warmup_epochs=1,
+                         min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION,
+                         balance="oversample", label_smoothing=0.1, normalisation="standardise",
+                         tta_flip=True)
+
 _INFOS = (
     ArchitectureInfo(
         "thesis_tiny",
@@ -115,10 +122,7 @@ _INFOS = (
         # epochs underfit: training accuracy 64.7%, PublicTest 64.1% at its last epoch).
         # Disgust oversampled to Surprise's count: chosen on PublicTest (65.2% against 64.2%
         # without, seed 0, results/ablations/).
-        TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
-                    epochs=40, patience=None, schedule="cosine", warmup_epochs=1,
-                    min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION, balance="oversample",
-                    label_smoothing=0.1, normalisation="standardise", tta_flip=True),
+        BEST_SMALL,
     ),
     ArchitectureInfo(
         "best_small_long",
@@ -128,10 +132,7 @@ _INFOS = (
         # best_small's recipe over 95 epochs (measured: about 148 s per epoch with the Disgust
         # copies on the idle 2-core machine, so about 3.9 h), with
         # stronger geometric augmentation against the overfitting that a long schedule brings.
-        TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
-                    epochs=95, patience=None, schedule="cosine", warmup_epochs=2,
-                    min_learning_rate=1e-5, augmentation=STRONG_AUGMENTATION, balance="oversample",
-                    label_smoothing=0.1, normalisation="standardise", tta_flip=True),
+        BEST_SMALL.with_overrides(epochs=95, warmup_epochs=2, augmentation=STRONG_AUGMENTATION),
     ),
     ArchitectureInfo(
         "hybrid_small",
@@ -140,11 +141,7 @@ _INFOS = (
         "this project",
         # best_small's recipe, without flips: a mirror image would not match its landmark
         # geometry (left and right points swap); shifts, zooms and rotations leave it valid.
-        TrainConfig(optimizer="adamw", learning_rate=2e-3, weight_decay=1e-2, batch_size=64,
-                    epochs=40, patience=None, schedule="cosine", warmup_epochs=1,
-                    min_learning_rate=1e-5, augmentation=STANDARD_AUGMENTATION.without_flip(),
-                    balance="oversample", label_smoothing=0.1, normalisation="standardise",
-                    tta_flip=False),
+        BEST_SMALL.with_overrides(augmentation=STANDARD_AUGMENTATION.without_flip(), tta_flip=False),
         uses_landmarks=True,
     ),
 )
