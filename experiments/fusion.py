@@ -138,7 +138,7 @@ class LateFusion(Method):
         method = make_method(name, self.seed).fit(train, val)
         proba = method.predict_proba(val.images)
         # the run this refit repeats (its model is not on this machine), when it gives the same
-        # PublicTest accuracy: the complementarity table reads that run's predictions
+        # PublicTest accuracy
         same = [run for run in runs if _same_publictest(run, proba, val.labels)]
         return method, {"run": str(same[-1]) if same else None, "model": "fitted by the fusion run"}, proba
 
@@ -147,9 +147,17 @@ class LateFusion(Method):
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         if self.weight_ is None:
             raise RuntimeError("fit the fusion (or load one) before predicting")
-        parts = {role: temper(np.asarray(m.predict_proba(images), dtype=np.float64), self.temperatures_[role])
-                 for role, m in self.components_.items()}
+        parts = {role: temper(proba, self.temperatures_[role])
+                 for role, proba in self.component_predictions(images).items()}
         return self.weight_ * parts["cnn"] + (1 - self.weight_) * parts["classical"]
+
+    def component_predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Each component's own probabilities (before its temperature): the run keeps them, so
+        the complementarity table compares exactly the models that were fused."""
+        if self.weight_ is None:
+            raise RuntimeError("fit the fusion (or load one) before predicting")
+        return {role: np.asarray(m.predict_proba(images), dtype=np.float64)
+                for role, m in self.components_.items()}
 
     # ------------------------------------------------------------------ saving
 

@@ -199,6 +199,8 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
         proba = np.asarray(method.predict_proba(split.images), dtype=np.float64)
         evaluations[name] = (proba, classification_metrics(
             split.labels, proba, n_boot=config.n_boot, seed=config.seed))
+    parts = {role: np.asarray(proba, dtype=np.float64)  # a combined method's parts, if any
+             for role, proba in method.component_predictions(test.images).items()}
     timing = inference_ms_per_image(method.predict_proba, test.images)
     split_stats = {name: method.describe_split(name, split)
                    for name, split in (("Training", train), ("PublicTest", val), ("PrivateTest", test))}
@@ -230,6 +232,8 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "cost": cost,
         }
         write_predictions(staging / "predictions.csv", test, private_proba)
+        for role, proba in parts.items():
+            write_predictions(staging / component_predictions_file(role), test, proba)
         for name, source in method.artifacts().items():
             shutil.copyfile(source, staging / name)
         write_confusion(staging, np.array(private["confusion"]), f"{config.method} - PrivateTest")
@@ -256,6 +260,11 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
     _log(f"[{config.method}] PrivateTest accuracy {acc:.2%} (95% CI {low:.2%}-{high:.2%}), "
          f"macro-F1 {private['macro_f1']:.3f} -> {final}")
     return final
+
+
+def component_predictions_file(role: str) -> str:
+    """Where a combined method's part (``role``) has its PrivateTest predictions in a run."""
+    return f"predictions-{role}.csv"
 
 
 def write_predictions(path: Path, split: FerData, proba: np.ndarray) -> None:

@@ -70,6 +70,11 @@ class Method(ABC):
         """Facts about how the method saw one split (e.g. landmark fallbacks), for the manifest."""
         return {}
 
+    def component_predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """A combined method's parts' own ``(N, 7)`` probabilities by role (e.g. a fusion's
+        "cnn" and "classical"); the harness writes them beside its PrivateTest predictions."""
+        return {}
+
     def artifacts(self) -> dict[str, Path]:
         """Files made during ``fit`` (e.g. learning curves) to copy into the run folder."""
         return {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,25 +16,30 @@ from experiments.complementarity import (
 )
 
 
-def _run(folder, true, pred, manifest=None):
-    folder.mkdir(parents=True)
+def _predictions(path, true, pred):
     pd.DataFrame({"id": [f"i{k}" for k in range(len(true))], "true": true, "pred": pred}).to_csv(
-        folder / "predictions.csv", index=False)
-    (folder / "manifest.json").write_text(json.dumps(manifest or {}))
-    return str(folder)
+        path, index=False)
 
 
 @pytest.fixture
 def runs(tmp_path):
     true = ["happy"] * 4 + ["sad"] * 4
-    cnn = _run(tmp_path / "cnn" / "a", true, ["happy", "happy", "sad", "sad", "sad", "sad", "happy", "fear"])
-    svm = _run(tmp_path / "svm" / "b", true, ["happy", "sad", "happy", "sad", "sad", "happy", "sad", "fear"])
-    components = {"cnn": {"run": cnn}, "classical": {"run": svm}}
-    fused = _run(tmp_path / "late_fusion" / "c", true,
-                 ["happy", "happy", "happy", "sad", "sad", "sad", "sad", "fear"],
-                 {"selection": {"components": components}})
-    return [{"branch": "fusion", "dataset": "FER2013", "method": "late_fusion", "seed": 0, "path": fused},
-            {"branch": "cnn", "dataset": "FER2013", "method": "cnn", "seed": 0, "path": cnn}]
+    cnn = tmp_path / "cnn" / "a"
+    cnn.mkdir(parents=True)
+    _predictions(cnn / "predictions.csv", true, ["happy"] * 8)  # not what was fused: never read
+    fused = tmp_path / "late_fusion" / "c"
+    fused.mkdir(parents=True)
+    _predictions(fused / "predictions.csv", true,
+                 ["happy", "happy", "happy", "sad", "sad", "sad", "sad", "fear"])
+    _predictions(fused / "predictions-cnn.csv", true,
+                 ["happy", "happy", "sad", "sad", "sad", "sad", "happy", "fear"])
+    _predictions(fused / "predictions-classical.csv", true,
+                 ["happy", "sad", "happy", "sad", "sad", "happy", "sad", "fear"])
+    (fused / "manifest.json").write_text(json.dumps(
+        {"config": {"method_config": {"cnn": "cnn", "classical": "svm"}}}))
+    return [{"branch": "fusion", "dataset": "FER2013", "method": "late_fusion", "seed": 0,
+             "path": str(fused)},
+            {"branch": "cnn", "dataset": "FER2013", "method": "cnn", "seed": 0, "path": str(cnn)}]
 
 
 def test_outcomes_and_tests_are_counted_exactly(runs):
@@ -56,7 +62,10 @@ def test_written_table_and_figure(tmp_path, runs):
     assert [p.name for p in paths] == ["complementarity.md", "complementarity.png", "complementarity.pdf"]
     text = paths[0].read_text()
     assert "| late_fusion | 0 | 50.0 | 25.0 | 25.0 | 25.0 | 25.0 | 50.0 | 50.0 | 75.0 | +25.0" in text
+    assert "components `cnn` and `svm`, as fused in `late_fusion` run `c`" in text
     assert write_complementarity(runs[1:], tmp_path / "none") == []  # no fusion run: nothing
+    (Path(runs[0]["path"]) / "predictions-classical.csv").unlink()  # a run without its parts
+    assert write_complementarity(runs, tmp_path / "none") == []
 
 
 def test_report_paragraph_is_written_from_the_numbers(runs):

@@ -134,6 +134,11 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     assert selection["components"] == {
         role: {"run": str(component_runs[name]), "model": "loaded from the run"}
         for role, name in (("cnn", "thesis_tiny"), ("classical", "hog-linear_svm"))}
+    # the run keeps what each component predicted: here exactly its own run's predictions
+    for role, name in (("cnn", "thesis_tiny"), ("classical", "hog-linear_svm")):
+        kept = pd.read_csv(folder / f"predictions-{role}.csv")
+        own = pd.read_csv(component_runs[name] / "predictions.csv")
+        assert kept["id"].tolist() == own["id"].tolist() and kept["pred"].tolist() == own["pred"].tolist()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["branch"] == "fusion"
     assert metrics["classifier"] == "late fusion (thesis_tiny + hog-linear_svm)"
