@@ -71,10 +71,11 @@ class HybridMethod(CnnMethod):
         return self
 
     def _use(self, model) -> None:
+        from cnn.inference import fold_batch_norm
         from cnn.training import make_predictor
 
-        self.model_ = model
-        predict = make_predictor(model, self.train_config.tta_flip)
+        self.model_ = model  # saved and shipped as trained; predictions use the folded copy
+        predict = make_predictor(fold_batch_norm(model), self.train_config.tta_flip)
         self._predict = lambda images: predict(images, self.extractor_.transform(np.asarray(images)))
 
     def save(self, directory: Path) -> list[Path]:

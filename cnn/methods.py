@@ -103,10 +103,11 @@ class CnnMethod(Method):
         return self
 
     def _use(self, model) -> None:
+        from cnn.inference import fold_batch_norm
         from cnn.training import make_predictor
 
-        self.model_ = model
-        self._predict = make_predictor(model, self.train_config.tta_flip)
+        self.model_ = model  # saved and shipped as trained; predictions use the folded copy
+        self._predict = make_predictor(fold_batch_norm(model), self.train_config.tta_flip)
 
     # ------------------------------------------------------------------ prediction
 

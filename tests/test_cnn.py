@@ -100,6 +100,34 @@ def test_pixel_scaling_modes():
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-5
 
 
+@pytest.mark.parametrize("name", [*BUILDERS, "hybrid_small"])
+def test_folded_inference_copy_predicts_the_same(name):
+    """Batch norm folded into the layer before (with made-up statistics, so that folding
+    matters): same probabilities, no batch norm or dropout left where it could fold, and the
+    trained model itself untouched."""
+    from cnn.architectures import hybrid_small
+    from cnn.inference import all_layers, fold_batch_norm
+
+    model = hybrid_small(5) if name == "hybrid_small" else build_model(name, "standardise")
+    norms = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    rng = np.random.default_rng(0)
+    for layer in norms:
+        n = layer.gamma.shape[0]
+        layer.set_weights([rng.uniform(0.5, 1.5, n), rng.normal(0, 0.1, n), rng.normal(0, 0.5, n),
+                           rng.uniform(0.5, 2.0, n)])
+    x = rng.integers(0, 256, (16, 48, 48, 1)).astype(np.float32)
+    inputs = (x, rng.normal(size=(16, 5)).astype(np.float32)) if name == "hybrid_small" else x
+    folded = fold_batch_norm(model)
+    np.testing.assert_allclose(folded(inputs, training=False), model(inputs, training=False), atol=1e-5)
+    left = [layer for layer in all_layers(folded)
+            if isinstance(layer, keras.layers.BatchNormalization | keras.layers.Dropout)]
+    if name in ("best_small", "mini_xception", "bauman_4conv"):  # every BN follows a conv/dense
+        assert norms and not left
+    still = [layer for layer in all_layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    assert still == norms  # the trained model keeps its layers
+    assert folded.count_params() <= model.count_params()
+
+
 # ----------------------------------------------------------------------------- data pipeline
 
 
