@@ -216,4 +216,4 @@ endif
 
 # the project's .cache/ (exported photos) and the user cache (data, features, CNN checkpoints)
 clean-cache:
-	rm -rf .cache "$$($(PY) -c 'from experiments.data import default_cache_dir; print(default_cache_dir())')"
+	rm -rf .cache "$$($(PY) -c 'from experiments.core.data import default_cache_dir; print(default_cache_dir())')"

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 
 from baselines.methods import ClassicalMethod, load_config
-from experiments.data import CACHE_ENV, FerData
+from experiments.core.data import CACHE_ENV, FerData
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from baselines.classifiers import CLASSIFIER_NAMES, make_classifier
 from baselines.selection import choose_hog, choose_landmark_box
-from experiments.data import FerData
+from experiments.core.data import FerData
 from experiments.method import Method, register
 from features.gabor import GaborFeatures
 from features.hog import HogFeatures

@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from experiments import atomic
-from experiments.data import FerData, default_cache_dir
+from experiments.core import atomic
+from experiments.core.data import FerData, default_cache_dir
 from features.cache import images_checksum
 from features.hog import HogFeatures
 from features.landmarks import LandmarkGeometry

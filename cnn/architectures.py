@@ -15,7 +15,7 @@ import keras
 from keras import layers, ops
 
 from cnn.config import NORMALISATIONS
-from experiments.data import CLASSES, IMAGE_SIZE
+from experiments.core.data import CLASSES, IMAGE_SIZE
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 N_CLASSES = len(CLASSES)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn.methods import CnnMethod, environment_overrides
-from experiments.data import FerData
+from experiments.core.data import FerData
 from experiments.method import register
 
 HYBRID = "hybrid_small"

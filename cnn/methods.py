@@ -22,7 +22,7 @@ import numpy as np
 
 from cnn.config import BALANCING, TrainConfig
 from cnn.recipes import ARCHITECTURES
-from experiments.data import CLASSES, FerData, default_cache_dir
+from experiments.core.data import CLASSES, FerData, default_cache_dir
 from experiments.method import Method, MethodFactory, register
 
 
@@ -154,7 +154,7 @@ class CnnMethod(Method):
 
     def cost_details(self) -> dict:
         from cnn.architectures import count_flops
-        from experiments.compute import CONTENDED_SHARE, combined_share
+        from experiments.core.compute import CONTENDED_SHARE, combined_share
 
         if self.result_ is None:
             return {}
@@ -233,7 +233,7 @@ def architecture_fingerprint(model) -> str:
 def _env_number(name: str, kind):
     """A positive number from the environment variable ``name`` (None when unset); a bad value
     is a user's mistake named in one line."""
-    from experiments.errors import UsageError
+    from experiments.core.errors import UsageError
 
     value = os.environ.get(name)
     if value in (None, ""):
@@ -249,7 +249,7 @@ def _env_number(name: str, kind):
 
 
 def _env_choice(name: str, allowed: tuple[str, ...]) -> str | None:
-    from experiments.errors import UsageError
+    from experiments.core.errors import UsageError
 
     value = os.environ.get(name) or None
     if value is not None and value not in allowed:

@@ -17,7 +17,7 @@
   does not keep) is reset from ``(seed, epoch)`` before every epoch, so a resumed run ends
   with exactly the weights of an uninterrupted one.
 * Cost: every epoch records its wall time, this process's CPU time and the share of the
-  machine other processes used meanwhile (``experiments.compute``). Only one process trains
+  machine other processes used meanwhile (``experiments.core.compute``). Only one process trains
   into a work folder at a time.
 """
 
@@ -38,11 +38,11 @@ import tensorflow as tf
 
 from cnn.architectures import N_CLASSES
 from cnn.config import Augmentation, TrainConfig
-from experiments import atomic
-from experiments.compute import CpuMeter, exclusive_folder
-from experiments.data import CLASSES, IMAGE_SIZE
-from experiments.errors import CorruptFileError, first_line
-from experiments.plots import save_figure
+from experiments.core import atomic
+from experiments.core.compute import CpuMeter, exclusive_folder
+from experiments.core.data import CLASSES, IMAGE_SIZE
+from experiments.core.errors import CorruptFileError, first_line
+from experiments.core.plots import save_figure
 
 STATE_FILE = "state.json"
 CURVES_CSV = "learning_curves.csv"

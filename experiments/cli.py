@@ -2,7 +2,7 @@
 evaluate, ship}``.
 
 A user's mistake ends in one line on stderr naming the file (or option) and the problem, and
-an exit status from ``experiments.errors`` (README.md, "Exit status"); options are checked
+an exit status from ``experiments.core.errors`` (README.md, "Exit status"); options are checked
 by the parser, outputs for writability, before any work.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-from experiments import errors
-from experiments.data import ACCEPTED_FORMS, DATA_ENV, CacheWarning, DataError, load_fer2013
+from experiments.core import errors
+from experiments.core.data import ACCEPTED_FORMS, DATA_ENV, CacheWarning, DataError, load_fer2013
 
 DATA_HELP = (
     "FER2013 as fer2013.csv, an image folder (train/, test/) or a zip of it. "
@@ -91,7 +91,7 @@ def output_folder(empty: bool = False) -> Callable[[str], Path]:
 
 def dataset_name(text: str) -> str:
     """An argparse type: a name for another data set's rows (``evaluate --name``)."""
-    from experiments.evaluate import check_dataset_name
+    from experiments.tools.evaluate import check_dataset_name
 
     try:
         return check_dataset_name(text)
@@ -133,7 +133,7 @@ def _load(args: argparse.Namespace):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from experiments.cluster import add_grid_arguments
+    from experiments.core.cluster import add_grid_arguments
 
     parser = Parser(
         prog="python -m experiments",
@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(run)
 
     grid = sub.add_parser("grid", help="run METHODs x --seeds on a Dask cluster (--cluster), one task "
-                                       "per run; finished runs land in results/runs/ (experiments.cluster)")
+                                       "per run; finished runs land in results/runs/ "
+                                       "(experiments.core.cluster)")
     add_grid_arguments(grid)
     _add_results_option(grid)
     _add_data_options(grid)
@@ -284,7 +285,7 @@ def _add_model_options(parser: argparse.ArgumentParser, evaluating: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; the exit status (``experiments.errors``) says how it ended."""
+    """Run one command; the exit status (``experiments.core.errors``) says how it ended."""
     _one_line_warnings()
     try:
         try:
@@ -305,9 +306,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _error_statuses() -> list[tuple[tuple[type, ...], int]]:
     """Which exception means which exit status (first match wins)."""
-    from experiments.compute import FolderBusyError
+    from experiments.core.compute import FolderBusyError
     from experiments.method import UnknownMethodError
-    from experiments.predict import InputError
+    from experiments.tools.predict import InputError
 
     return [((InputError,), errors.INPUT), ((errors.OutputError,), errors.OUTPUT),
             ((errors.CorruptFileError,), errors.CORRUPT), ((FolderBusyError,), errors.BUSY),
@@ -350,13 +351,13 @@ def _one_line_warnings() -> None:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "data" and args.data_command == "portraits":
-        from experiments.detectors import write_portraits
+        from experiments.tools.detectors import write_portraits
 
         for path in write_portraits(args.out):
             print(path)
         return 0
     if args.command == "data" and args.data_command == "export":
-        from experiments.detectors import export_split
+        from experiments.tools.detectors import export_split
 
         folder = export_split(_load(args).split(args.split), args.out, canvas=args.canvas)
         print(folder)
@@ -376,7 +377,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(name if args.names else f"{name:32s} {description}")
         return 0
     if args.command == "run":
-        from experiments.harness import DEFAULT_RESULTS, RunConfig, find_done, run_method
+        from experiments.core.harness import DEFAULT_RESULTS, RunConfig, find_done, run_method
         from experiments.method import make_method
 
         method = make_method(args.method, args.seed)  # fail fast on an unknown name
@@ -395,13 +396,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(run_method(config, data, method))
         return 0
     if args.command == "grid":
-        from experiments.cluster import grid_command
+        from experiments.core.cluster import grid_command
 
         return grid_command(args, lambda: _load(args))
     if args.command == "features":
         from baselines.extraction import benchmark_extraction
-        from experiments import atomic
-        from experiments.manifest import environment, utc_now
+        from experiments.core import atomic
+        from experiments.core.manifest import environment, utc_now
 
         data = _load(args)
         with _compute_lock(data, "features benchmark"):
@@ -413,9 +414,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                                          "data_checksum": data.checksum, **environment()})
         return 0
     if args.command == "latency":
-        from experiments import latency
-        from experiments.harness import DEFAULT_RESULTS
-        from experiments.models import check_known
+        from experiments.core.harness import DEFAULT_RESULTS
+        from experiments.tools import latency
+        from experiments.tools.models import check_known
 
         for name in args.methods:
             check_known(name)  # before reading the data
@@ -428,10 +429,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(path)
         return 0
     if args.command == "flip":
-        from experiments import flip
-        from experiments.harness import DEFAULT_RESULTS
+        from experiments.core.harness import DEFAULT_RESULTS
         from experiments.method import available_methods
-        from experiments.models import check_known
+        from experiments.tools import flip
+        from experiments.tools.models import check_known
 
         check_known(args.method)
         if args.method not in available_methods("cnn"):
@@ -446,8 +447,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(path)
         return 0
     if args.command == "table":
-        from experiments.harness import DEFAULT_RESULTS
-        from experiments.table import write_table
+        from experiments.core.harness import DEFAULT_RESULTS
+        from experiments.reports.table import write_table
 
         for path in write_table(args.results or DEFAULT_RESULTS):
             print(path)
@@ -455,9 +456,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "predict":
         return _predict(args)
     if args.command == "evaluate":
-        from experiments.evaluate import evaluate_folder
-        from experiments.harness import DEFAULT_RESULTS
-        from experiments.models import default_model
+        from experiments.core.harness import DEFAULT_RESULTS
+        from experiments.tools.evaluate import evaluate_folder
+        from experiments.tools.models import default_model
 
         results = args.results or DEFAULT_RESULTS
         model = args.model or default_model(results)
@@ -478,16 +479,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(folder)
         return 0
     if args.command == "report":
-        from experiments.harness import DEFAULT_RESULTS
-        from experiments.report import write_report
+        from experiments.core.harness import DEFAULT_RESULTS
+        from experiments.reports.report import write_report
 
         print(write_report(args.results or DEFAULT_RESULTS))
         return 0
     if args.command == "detectors":
         return _detectors(args)
     if args.command == "ship":
-        from experiments.harness import DEFAULT_RESULTS
-        from experiments.models import ship
+        from experiments.core.harness import DEFAULT_RESULTS
+        from experiments.tools.models import ship
 
         for name in args.methods:
             target = ship(name, args.results or DEFAULT_RESULTS, args.max_mb)
@@ -498,13 +499,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _compute_lock(data, purpose: str):
-    """The machine-wide lock around work that trains or times (see ``experiments.compute``).
+    """The machine-wide lock around work that trains or times (see ``experiments.core.compute``).
 
     Quick runs on a subset (``data.per_class``; a ``--subset`` that keeps every image is the
     full data) skip it: their timings are never reported, and ``make baselines QUICK=1`` runs
     two at a time on purpose.
     """
-    from experiments.compute import machine_lock
+    from experiments.core.compute import machine_lock
 
     return nullcontext() if data.per_class is not None else machine_lock(purpose)
 
@@ -522,7 +523,7 @@ def _face_options(args: argparse.Namespace, results: Path,
                   normalisation: str | None = None) -> tuple[str, str]:
     """--detector / --normalise, else ``normalisation``, else what `make detectors` chose
     (``detectors.json`` is read only when a choice is left to it)."""
-    from experiments.detectors import chosen_pipeline
+    from experiments.tools.detectors import chosen_pipeline
 
     normalisation = args.normalise or normalisation
     if args.detector and normalisation:
@@ -532,9 +533,9 @@ def _face_options(args: argparse.Namespace, results: Path,
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from experiments.harness import DEFAULT_RESULTS
-    from experiments.models import default_model, load_trained
-    from experiments.predict import (
+    from experiments.core.harness import DEFAULT_RESULTS
+    from experiments.tools.models import default_model, load_trained
+    from experiments.tools.predict import (
         FacePipeline,
         InputError,
         annotated_name,
@@ -583,11 +584,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _detectors(args: argparse.Namespace) -> int:
-    from experiments import atomic
-    from experiments.detectors import benchmark_detectors, detectors_markdown, portraits
-    from experiments.harness import DEFAULT_RESULTS
-    from experiments.manifest import environment, utc_now
-    from experiments.models import default_model, find_model, load_method
+    from experiments.core import atomic
+    from experiments.core.harness import DEFAULT_RESULTS
+    from experiments.core.manifest import environment, utc_now
+    from experiments.tools.detectors import benchmark_detectors, detectors_markdown, portraits
+    from experiments.tools.models import default_model, find_model, load_method
 
     results = args.results or DEFAULT_RESULTS
     model = args.model or default_model(results)

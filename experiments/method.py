@@ -14,7 +14,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from experiments.data import CLASSES, FerData
+from experiments.core.data import CLASSES, FerData
 
 
 class Method(ABC):
@@ -114,8 +114,8 @@ class UnknownMethodError(KeyError):
 MethodFactory = Callable[[int], Method]
 _REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
 #: modules whose import registers methods; a branch that is not installed yet is skipped
-_PROVIDERS = ("experiments.reference", "baselines.methods", "cnn.methods", "cnn.hybrid",
-              "experiments.fusion")
+_PROVIDERS = ("experiments.methods.reference", "baselines.methods", "cnn.methods", "cnn.hybrid",
+              "experiments.methods.fusion")
 
 
 def register(name: str, description: str) -> Callable[[MethodFactory], MethodFactory]:

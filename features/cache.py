@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.atomic import atomic_path, write_json
-from experiments.data import default_cache_dir
+from experiments.core.atomic import atomic_path, write_json
+from experiments.core.data import default_cache_dir
 
 
 def images_checksum(images: np.ndarray) -> str:

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from experiments.data import CLASSES, SPLITS
+from experiments.core.data import CLASSES, SPLITS
 
 SHARED_FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
 

@@ -9,10 +9,10 @@ import pytest
 
 from baselines.classifiers import SoftmaxScores, make_classifier
 from baselines.methods import ClassicalMethod, load_config
-from experiments.data import load_fer2013
-from experiments.harness import RunConfig, run_method
+from experiments.core.data import load_fer2013
+from experiments.core.harness import RunConfig, run_method
 from experiments.method import available_methods
-from experiments.table import write_table
+from experiments.reports.table import write_table
 
 
 def test_every_feature_set_and_classifier_is_registered():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments import data as data_module
-from experiments.data import load_fer2013
+from experiments.core import data as data_module
+from experiments.core.data import load_fer2013
 
 
 def _cache_files(tmp_path):

@@ -13,9 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from experiments import cluster, method
+from experiments import method
 from experiments.cli import main
-from experiments.reference import majority
+from experiments.core import cluster
+from experiments.methods.reference import majority
 from tests.conftest import synthetic_arrays, write_csv
 
 distributed = pytest.importorskip("distributed")
@@ -136,7 +137,7 @@ def test_a_killed_worker_reruns_its_run_which_lands_once(tmp_path, fer_csv, loca
             for proc in psutil.Process().children(recursive=True):  # only what this test started
                 try:
                     command = proc.cmdline()
-                    if "experiments.cluster" in command:
+                    if "experiments.core.cluster" in command:
                         worker = proc.parent()
                         worker.kill()
                         killed.append((worker.pid, proc, command[-1]))

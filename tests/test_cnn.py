@@ -14,8 +14,8 @@ from cnn.architectures import BUILDERS, N_PARAMETERS, build_model, count_flops
 from cnn.config import STANDARD_AUGMENTATION, Augmentation, TrainConfig
 from cnn.methods import CnnMethod
 from cnn.recipes import ARCHITECTURES
-from experiments.data import CLASSES, FerData
-from experiments.harness import RunConfig, run_method
+from experiments.core.data import CLASSES, FerData
+from experiments.core.harness import RunConfig, run_method
 from experiments.method import available_methods, make_method
 from tests.conftest import synthetic_arrays
 
@@ -298,7 +298,7 @@ def test_every_epoch_records_its_cpu_time(tmp_path, data):
 def test_two_trainings_never_share_a_checkpoint_folder(tmp_path, data):
     from filelock import FileLock
 
-    from experiments.compute import FolderBusyError
+    from experiments.core.compute import FolderBusyError
 
     train, val = _splits(data)
     work = tmp_path / "w"
@@ -330,7 +330,7 @@ def test_saved_model_reloads_with_the_same_predictions(tmp_path, data):
     reloaded = keras.saving.load_model(files[0])
     again = reloaded.predict(test.images[..., None].astype(np.float32), verbose=0)
     np.testing.assert_allclose(again, proba, atol=1e-6)
-    from experiments.models import load_method
+    from experiments.tools.models import load_method
 
     loaded = load_method(tmp_path / "model")  # what predict and evaluate use
     np.testing.assert_allclose(loaded.predict_proba(test.images), proba, atol=1e-6)
@@ -375,7 +375,7 @@ def test_harness_run_keeps_the_learning_curves(tmp_path, data, monkeypatch):
 
 
 def test_flip_average_and_its_comparison(tmp_path, data):
-    from experiments import flip
+    from experiments.tools import flip
 
     train, val = _splits(data)
     method = CnnMethod("thesis_tiny", seed=0, config=TINY, work_dir=tmp_path / "w",

@@ -7,17 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.claims import claims_frame, load_claims, primary_claims
-from experiments.data import CLASSES
-from experiments.figures import pareto_front
-from experiments.significance import (
+from experiments.core.data import CLASSES
+from experiments.reports.claims import claims_frame, load_claims, primary_claims
+from experiments.reports.figures import pareto_front
+from experiments.reports.significance import (
     chosen_methods,
     mcnemar_exact,
     paired_bootstrap,
     significance_frame,
     significance_markdown,
 )
-from experiments.table import comparison_frame, latest_runs
+from experiments.reports.table import comparison_frame, latest_runs
 
 
 def _run(method: str, seed: int, accuracy: float, run_id: str, branch: str = "cnn",
@@ -141,7 +141,7 @@ def test_claims_file_is_valid_and_checked(tmp_path):
 
 
 def test_the_answer_is_written_from_the_numbers():
-    from experiments.report import answer
+    from experiments.reports.report import answer
 
     def row(method, branch, accuracy, public, ms, recall_sad):
         recalls = {f"recall_{c}": 0.5 for c in CLASSES}
@@ -188,7 +188,7 @@ def test_the_answer_is_written_from_the_numbers():
 def test_report_shows_the_demo_records(tmp_path):
     import json
 
-    from experiments.report import demo_section
+    from experiments.reports.report import demo_section
 
     assert "not run yet" in demo_section(tmp_path)
     (tmp_path / "demo").mkdir()
@@ -205,7 +205,7 @@ def test_report_shows_the_demo_records(tmp_path):
 
 
 def test_claims_say_how_a_cnn_was_trained(tmp_path):
-    from experiments.claims import training_note
+    from experiments.reports.claims import training_note
 
     run = tmp_path / "run"
     run.mkdir()
@@ -226,7 +226,7 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
 
 
 def test_cpu_time_and_contended_training_are_shown():
-    from experiments.table import display_frame
+    from experiments.reports.table import display_frame
 
     quiet = [_run("quiet", s, 0.6, f"q-seed{s}") for s in (0, 1)]
     for run in quiet:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiments.complementarity import (
+from experiments.reports.complementarity import (
     complementarity_frame,
     fusion_triples,
     per_class_frame,
@@ -69,7 +69,7 @@ def test_written_table_and_figure(tmp_path, runs):
 
 
 def test_report_paragraph_is_written_from_the_numbers(runs):
-    from experiments.report import fusion_answer
+    from experiments.reports.report import fusion_answer
 
     def row(method, branch, public, private, ms):
         return {"method": method, "classifier": method, "branch": branch, "dataset": "FER2013",

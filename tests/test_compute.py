@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from experiments.compute import CONTENDED_SHARE, CpuMeter, combined_share, machine_lock
+from experiments.core.compute import CONTENDED_SHARE, CpuMeter, combined_share, machine_lock
 
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass\n"
 #: a fixed amount of CPU work, however busy the machine is
@@ -56,7 +56,7 @@ def test_combined_share_weights_by_wall_time():
 
 def test_second_holder_waits_and_says_for_whom(tmp_path):
     env = {**os.environ, "FER_LOCK_FILE": os.environ["FER_LOCK_FILE"]}
-    waiter = ("from experiments.compute import machine_lock\n"
+    waiter = ("from experiments.core.compute import machine_lock\n"
               "with machine_lock('second', poll_seconds=0.1):\n    print('acquired', flush=True)\n")
     with machine_lock("first holder"):
         process = subprocess.Popen([sys.executable, "-c", waiter], env=env, text=True,

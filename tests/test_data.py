@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments import data as data_module
-from experiments.data import CLASSES, SPLITS, DataError, load_fer2013, resolve_data_path
+from experiments.core import data as data_module
+from experiments.core.data import CLASSES, SPLITS, DataError, load_fer2013, resolve_data_path
 from tests.conftest import synthetic_arrays, write_folder, zip_folder
 
 

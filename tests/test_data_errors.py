@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from experiments.data import DataError, load_fer2013
+from experiments.core.data import DataError, load_fer2013
 from tests.conftest import write_csv
 
 HEADER = "emotion,pixels,Usage\n"

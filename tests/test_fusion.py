@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import fusion
-from experiments.data import CLASSES, FerData, load_fer2013
-from experiments.fusion import LateFusion, choose_temperature, choose_weight, temper
-from experiments.harness import RunConfig, run_method
+from experiments.core.data import CLASSES, FerData, load_fer2013
+from experiments.core.harness import RunConfig, run_method
 from experiments.method import Method, available_methods
-from experiments.models import load_method
+from experiments.methods import fusion
+from experiments.methods.fusion import LateFusion, choose_temperature, choose_weight, temper
+from experiments.tools.models import load_method
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -150,7 +150,7 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     saved = pd.read_csv(folder / "predictions.csv")
     np.testing.assert_allclose(proba, saved[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=2e-6)
     # shipped (with its components' sub-folders) it predicts the same
-    from experiments.models import ship
+    from experiments.tools.models import ship
 
     shipped = ship("late_fusion", tmp_path)
     assert {"fusion.json", "cnn/model.keras", "classical/model.joblib"} <= set(

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import atomic, harness
-from experiments.data import CLASSES, load_fer2013
-from experiments.harness import RunConfig, run_method
+from experiments.core import atomic, harness
+from experiments.core.data import CLASSES, load_fer2013
+from experiments.core.harness import RunConfig, run_method
 from experiments.method import available_methods, make_method
-from experiments.table import collect_runs, write_table
+from experiments.reports.table import collect_runs, write_table
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_registry():
 
 
 def test_report_is_written_from_the_runs_and_names_what_is_missing(tmp_path, data):
-    from experiments.report import write_report
+    from experiments.reports.report import write_report
 
     for name in ("majority", "stratified"):
         run_method(RunConfig(name, results_dir=tmp_path, n_boot=50), data)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from experiments.data import load_fer2013
-from experiments.harness import RunConfig, run_method
+from experiments.core.data import load_fer2013
+from experiments.core.harness import RunConfig, run_method
 from tests.conftest import SHARED_FER
 
 ZIP = SHARED_FER / "fer2013-images.zip"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.dummy import DummyClassifier
 
-from experiments import latency
+from experiments.tools import latency
 
 
 def _saved_run(results, seed: int, dataset: str = "FER2013") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from experiments.metrics import bootstrap_accuracy_ci, classification_metrics, normalise_rows
+from experiments.core.metrics import bootstrap_accuracy_ci, classification_metrics, normalise_rows
 
 Y_TRUE = np.array([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 4, 5, 6])
 Y_PRED = np.array([0, 0, 1, 1, 1, 3, 3, 3, 3, 0, 4, 5, 6])

@@ -11,11 +11,11 @@ import pytest
 import skimage.data
 
 from experiments.cli import main
-from experiments.data import CLASSES, load_fer2013
-from experiments.detectors import choose, chosen_pipeline, detectors_markdown
-from experiments.evaluate import canonical_class, scan_labelled_folder
-from experiments.harness import RunConfig, run_method
-from experiments.models import find_model, load_trained, ship
+from experiments.core.data import CLASSES, load_fer2013
+from experiments.core.harness import RunConfig, run_method
+from experiments.tools.detectors import choose, chosen_pipeline, detectors_markdown
+from experiments.tools.evaluate import canonical_class, scan_labelled_folder
+from experiments.tools.models import find_model, load_trained, ship
 from features.faces import FER_SIZE, find_faces
 
 

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import errors
 from experiments.cli import main
-from experiments.data import CLASSES, CacheWarning, DataError, load_fer2013
-from experiments.harness import OWNER_FILE, OWNER_LOCK, RunConfig, remove_stale_partials, run_method
-from experiments.metrics import classification_metrics
-from experiments.models import ship
-from experiments.table import select_runs
+from experiments.core import errors
+from experiments.core.data import CLASSES, CacheWarning, DataError, load_fer2013
+from experiments.core.harness import OWNER_FILE, OWNER_LOCK, RunConfig, remove_stale_partials, run_method
+from experiments.core.metrics import classification_metrics
+from experiments.reports.table import select_runs
+from experiments.tools.models import ship
 from tests.conftest import synthetic_arrays, write_csv, write_folder, zip_folder
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -485,7 +485,7 @@ def _partial(results: Path, name: str, owner: dict | None) -> Path:
 def test_stale_partial_folders_are_removed_and_live_ones_kept(tmp_path):
     import platform
 
-    from experiments.harness import staged_run
+    from experiments.core.harness import staged_run
 
     results = tmp_path / "res"
     dead = _partial(results, "dead", {"pid": 999999, "host": platform.node()})
@@ -504,7 +504,7 @@ def test_stale_partial_folders_are_removed_and_live_ones_kept(tmp_path):
 
 def test_a_killed_runs_folder_is_removed_by_the_next_run(tmp_path, csv_file):
     results = tmp_path / "res"
-    code = ("import sys, time\nfrom experiments.harness import staged_run\n"
+    code = ("import sys, time\nfrom experiments.core.harness import staged_run\n"
             "with staged_run(sys.argv[1], 'majority', 0) as (staging, _):\n"
             "    print(staging, flush=True)\n    time.sleep(120)\n")
     child = subprocess.Popen([sys.executable, "-c", code, str(results)], cwd=PROJECT,

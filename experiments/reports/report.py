@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import atomic
-from experiments.complementarity import complementarity_frame, fusion_triples
-from experiments.data import CLASSES
-from experiments.errors import read_json
-from experiments.figures import best_by_branch
-from experiments.significance import significance_frame
-from experiments.table import collect_runs, comparison_frame, latest_runs
+from experiments.core import atomic
+from experiments.core.data import CLASSES
+from experiments.core.errors import read_json
+from experiments.reports.complementarity import complementarity_frame, fusion_triples
+from experiments.reports.figures import best_by_branch
+from experiments.reports.significance import significance_frame
+from experiments.reports.table import collect_runs, comparison_frame, latest_runs
 
 
 def _pct(x: float) -> str:
@@ -169,7 +169,7 @@ def demo_section(results_dir: Path) -> str:
     if not records_path.exists():
         return "_(`make demo` not run yet)_\n"
     records = json.loads(records_path.read_text())
-    from experiments.predict import VIDEO_SUFFIXES
+    from experiments.tools.predict import VIDEO_SUFFIXES
 
     def is_video(record: dict) -> bool:
         return Path(record["source"]).suffix.lower() in VIDEO_SUFFIXES

@@ -27,13 +27,13 @@ import pandas as pd
 import platformdirs
 from tqdm.auto import tqdm
 
-from experiments.atomic import atomic_path
+from experiments.core.atomic import atomic_path
 
 CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIZE = 48
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_ENV = "FER2013_DATA"
 CACHE_ENV = "FER_CACHE_DIR"
 CACHE_VERSION = 1

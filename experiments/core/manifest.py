@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from importlib import metadata
 
-from experiments.data import PROJECT_ROOT
+from experiments.core.data import PROJECT_ROOT
 
 PACKAGES = (
     "numpy", "pandas", "scipy", "scikit-learn", "scikit-image", "opencv-python-headless",

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import atomic
-from experiments.compute import CpuMeter, load_average
-from experiments.cost import inference_ms_per_image, peak_rss_mb, size_on_disk
-from experiments.data import CLASSES, PROJECT_ROOT, FerData
-from experiments.errors import read_json
-from experiments.manifest import environment, utc_now
+from experiments.core import atomic
+from experiments.core.compute import CpuMeter, load_average
+from experiments.core.cost import inference_ms_per_image, peak_rss_mb, size_on_disk
+from experiments.core.data import CLASSES, PROJECT_ROOT, FerData
+from experiments.core.errors import read_json
+from experiments.core.manifest import environment, utc_now
+from experiments.core.metrics import classification_metrics, normalise_rows
+from experiments.core.plots import confusion_figure
 from experiments.method import Method, make_method
-from experiments.metrics import classification_metrics, normalise_rows
-from experiments.plots import confusion_figure
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.data import CLASSES
-from experiments.plots import draw_confusion, plt, save_figures
+from experiments.core.data import CLASSES
+from experiments.core.plots import draw_confusion, plt, save_figures
 
 BRANCH_STYLE = {"reference": ("grey", "x"), "classical": ("tab:blue", "o"), "cnn": ("tab:red", "s"),
                 "fusion": ("tab:purple", "D")}

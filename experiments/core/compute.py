@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 from filelock import FileLock, Timeout
 
-from experiments.errors import OutputError
+from experiments.core.errors import OutputError
 
 #: other processes' average share of all cores above which a run counts as contended
 CONTENDED_SHARE = 0.10

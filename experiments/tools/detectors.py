@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.errors import OutputError
-from experiments.predict import FacePipeline
+from experiments.core.errors import OutputError
+from experiments.tools.predict import FacePipeline
 from features.faces import DETECTORS, NORMALISATIONS, find_faces, normalise_contrast
 
 CANVAS_SCALE, CANVAS_PAD = 3, 48
@@ -41,7 +41,7 @@ def write_portraits(out: str | Path, frames: int = 24) -> list[Path]:
     panned (``frames`` frames at 12 fps), a real face in a video, for the demo."""
     import cv2
 
-    from experiments.atomic import atomic_path
+    from experiments.core.atomic import atomic_path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def export_split(split, out: str | Path, canvas: bool = False) -> Path:
     import cv2
     from tqdm import tqdm
 
-    from experiments.data import CLASSES
+    from experiments.core.data import CLASSES
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
@@ -160,7 +160,7 @@ def choose(rows: list[dict]) -> dict:
 def chosen_pipeline(results: Path) -> dict:
     """``predict``'s default detector and normalisation: the ones ``make detectors`` chose on
     PublicTest (``results/detectors.json``), or dlib + equalisation before it has run."""
-    from experiments.errors import read_json
+    from experiments.core.errors import read_json
 
     path = Path(results) / "detectors.json"
     if path.exists():

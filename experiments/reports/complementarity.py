@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments import atomic
-from experiments.data import CLASSES
-from experiments.harness import component_predictions_file
-from experiments.plots import plt, save_figures
-from experiments.significance import mcnemar_exact, paired_bootstrap
+from experiments.core import atomic
+from experiments.core.data import CLASSES
+from experiments.core.harness import component_predictions_file
+from experiments.core.plots import plt, save_figures
+from experiments.reports.significance import mcnemar_exact, paired_bootstrap
 
 ROLES = ("cnn", "classical")
 OUTCOMES = ("both right", "only CNN right", "only classical right", "neither")

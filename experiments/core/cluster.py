@@ -16,10 +16,10 @@
 4. as each task finishes, its run folder's files come back and land in ``results/runs/`` through
    ``staged_run`` (hidden staging name, then a rename), once; one progress bar for the grid.
 
-On the worker (``run_task``) each run is its own process (``python -m experiments.cluster
+On the worker (``run_task``) each run is its own process (``python -m experiments.core.cluster
 TASK.json``) in a temporary folder, limited to the task's cores: peak memory and CPU time are
 the run's own, and a worker that dies takes its run with it (the process exits when its parent
-does). The run takes the worker machine's lock (``experiments.compute.machine_lock``) unless it
+does). The run takes the worker machine's lock (``experiments.core.compute.machine_lock``) unless it
 is a ``--subset`` run, the same rule as a local ``run``: full-data runs on one machine never
 overlap, whichever driver sent them. The driver trains nothing and takes no lock.
 """
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.data import FerData, source_checksum
+from experiments.core.data import FerData, source_checksum
 
 #: seconds to reach the scheduler, and to wait for a first worker, before giving up
 CONNECT_SECONDS = 5.0
@@ -242,7 +242,7 @@ def _land_one(run: Run, result: dict, data: FerData, results_dir: Path, keep_mod
 def land(results_dir: Path, run: Run, run_id: str, files: dict[str, bytes]) -> Path:
     """Write a finished run's files under a hidden name in ``runs/<method>/`` and rename it:
     the run appears whole or not at all, as a local run does."""
-    from experiments.harness import staged_run
+    from experiments.core.harness import staged_run
 
     with staged_run(results_dir, run.method, run.seed, run_id=run_id) as (staging, run_id):
         for name, content in files.items():
@@ -254,7 +254,7 @@ def land(results_dir: Path, run: Run, run_id: str, files: dict[str, bytes]) -> P
 
 def _done(run: Run, data: FerData, results_dir: Path, keep_model: bool, method) -> Path | None:
     """The finished run of ``run`` on ``data`` in ``results_dir``, as ``run --skip-done`` finds it."""
-    from experiments.harness import RunConfig, find_done
+    from experiments.core.harness import RunConfig, find_done
 
     config = RunConfig(method=run.method, seed=run.seed, results_dir=results_dir,
                        per_class=data.per_class, keep_model=keep_model)
@@ -383,7 +383,7 @@ def run_task(task: Task, data: FerData | None = None) -> dict:
         env = {**os.environ, **task.env, "FER_CNN_THREADS": threads, "LOKY_MAX_CPU_COUNT": threads,
                "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
         log = folder / "run.log"
-        command = [sys.executable, "-m", "experiments.cluster", str(folder / "task.json")]
+        command = [sys.executable, "-m", "experiments.core.cluster", str(folder / "task.json")]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                                    cwd=folder)
         relay = threading.Thread(target=_relay, args=(process.stdout, log), daemon=True)
@@ -431,9 +431,9 @@ def _task_main(task_file: str) -> int:
     spec = json.loads(Path(task_file).read_text())
     _exit_with_parent(spec["worker_pid"], Path(task_file).parent)  # before the slow imports
 
-    from experiments.compute import machine_lock
-    from experiments.data import load_fer2013
-    from experiments.harness import RunConfig, run_method
+    from experiments.core.compute import machine_lock
+    from experiments.core.data import load_fer2013
+    from experiments.core.harness import RunConfig, run_method
     from experiments.method import make_method
 
     if spec["data_file"]:
@@ -491,8 +491,8 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
 def grid_command(args: argparse.Namespace, load: Callable[[], FerData]) -> int:
     """``grid``: 0 when every run is done, ``RUNS_FAILED`` when some failed (the others landed),
     2 (usage) when the grid cannot start; 130 when interrupted."""
-    from experiments import errors
-    from experiments.harness import DEFAULT_RESULTS
+    from experiments.core import errors
+    from experiments.core.harness import DEFAULT_RESULTS
 
     runs = parse_runs(args.runs, args.seeds)
     try:

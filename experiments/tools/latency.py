@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import atomic
-from experiments.cost import repeat_timings
-from experiments.manifest import environment, utc_now
-from experiments.models import check_known, fer_runs_with_model, load_method
+from experiments.core import atomic
+from experiments.core.cost import repeat_timings
+from experiments.core.manifest import environment, utc_now
+from experiments.tools.models import check_known, fer_runs_with_model, load_method
 
 
 def model_runs(name: str, results_dir: str | Path) -> list[Path]:

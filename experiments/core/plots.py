@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.atomic import atomic_path  # noqa: E402
-from experiments.data import CLASSES  # noqa: E402
-from experiments.metrics import normalise_rows  # noqa: E402
+from experiments.core.atomic import atomic_path  # noqa: E402
+from experiments.core.data import CLASSES  # noqa: E402
+from experiments.core.metrics import normalise_rows  # noqa: E402
 
 
 def draw_confusion(ax, confusion: np.ndarray, title: str, *, counts: bool = True) -> None:

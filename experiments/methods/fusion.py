@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.data import FerData
+from experiments.core.data import FerData
 from experiments.method import Method, make_method, register
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
@@ -85,7 +85,7 @@ class LateFusion(Method):
 
     def __init__(self, cnn: str = BEST, classical: str = BEST, seed: int = 0, *,
                  results_dir: str | os.PathLike | None = None):
-        from experiments.harness import DEFAULT_RESULTS
+        from experiments.core.harness import DEFAULT_RESULTS
 
         self.cnn_name, self.classical_name, self.seed = cnn, classical, seed
         self.results_dir = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS
@@ -127,7 +127,7 @@ class LateFusion(Method):
 
     def _component(self, name: str, train: FerData, val: FerData) -> tuple[Method, dict, np.ndarray]:
         """The fitted component: its run's model when that run matches the data, else fitted."""
-        from experiments.models import load_method
+        from experiments.tools.models import load_method
 
         runs = _component_runs(name, self.seed, self.results_dir)
         for run in reversed([run for run in runs if (run / "model").is_dir()]):
@@ -175,7 +175,7 @@ class LateFusion(Method):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> LateFusion:
-        from experiments.models import load_method
+        from experiments.tools.models import load_method
 
         directory = Path(directory)
         meta = json.loads((directory / FUSION_FILE).read_text())

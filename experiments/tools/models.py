@@ -13,10 +13,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from experiments import atomic
-from experiments.cost import size_on_disk
-from experiments.errors import CorruptFileError, UsageError, first_line, read_json
-from experiments.harness import DEFAULT_RESULTS
+from experiments.core import atomic
+from experiments.core.cost import size_on_disk
+from experiments.core.errors import CorruptFileError, UsageError, first_line, read_json
+from experiments.core.harness import DEFAULT_RESULTS
 from experiments.method import Method, UnknownMethodError, available_methods
 
 SHIPPED = "models"
@@ -83,7 +83,7 @@ def load_method(path: str | Path) -> Method:
     """
     path = Path(path)
     if (path / "fusion.json").exists():
-        from experiments.fusion import LateFusion
+        from experiments.methods.fusion import LateFusion
 
         return _loaded(path / "fusion.json", lambda: LateFusion.load(path))
     if (path / "model.keras").exists():

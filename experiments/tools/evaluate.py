@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import atomic
-from experiments.data import CLASSES
-from experiments.errors import UsageError, read_json
-from experiments.manifest import environment, utc_now
-from experiments.predict import IMAGE_SUFFIXES, FacePipeline, InputError, read_image
+from experiments.core import atomic
+from experiments.core.data import CLASSES
+from experiments.core.errors import UsageError, read_json
+from experiments.core.manifest import environment, utc_now
+from experiments.tools.predict import IMAGE_SUFFIXES, FacePipeline, InputError, read_image
 
 SYNONYMS = {
     "angry": "angry", "anger": "angry", "mad": "angry",
@@ -152,9 +152,9 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     models saw them as they are. With ``skip_done``, an earlier run with the same folder, model
     and face settings is returned instead of a new one (the evaluation is deterministic).
     """
-    from experiments.harness import staged_run, write_confusion, write_predictions
-    from experiments.metrics import classification_metrics
-    from experiments.models import find_model, load_method
+    from experiments.core.harness import staged_run, write_confusion, write_predictions
+    from experiments.core.metrics import classification_metrics
+    from experiments.tools.models import find_model, load_method
 
     check_dataset_name(dataset)
     started = utc_now()
@@ -176,7 +176,7 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     proba = np.asarray(method.predict_proba(faces), dtype=np.float64)
     ms_per_image = 1e3 * (time.perf_counter() - t0) / len(faces)
     metrics = classification_metrics(labels, proba, n_boot=n_boot)
-    from experiments.data import FerData
+    from experiments.core.data import FerData
 
     as_split = FerData(faces, labels, np.zeros(len(labels), dtype=np.int64),
                        np.array([str(p.relative_to(folder.root)) for p in used]), str(folder.root),

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.atomic import atomic_path
-from experiments.data import CLASSES
-from experiments.errors import OutputError, UsageError
+from experiments.core.atomic import atomic_path
+from experiments.core.data import CLASSES
+from experiments.core.errors import OutputError, UsageError
 from features.faces import FerFraming, find_faces
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -253,7 +253,7 @@ def write_records(records: list[dict], path: Path) -> Path:
 
     import pandas as pd
 
-    from experiments import atomic
+    from experiments.core import atomic
 
     path = Path(path)
     if path.suffix.lower() == ".json":

@@ -4,7 +4,7 @@ A CNN trained with ``tta_flip`` averages every prediction with its mirror image'
 passes per face. This loads every full-data run of a CNN that kept its model and measures,
 for both settings, PublicTest accuracy (where the choice is made), PrivateTest accuracy
 (reported, never used to choose) and ms per image in batches of 256, timed as
-``experiments.latency`` does. The records go to ``results/flip.{json,md}``.
+``experiments.tools.latency`` does. The records go to ``results/flip.{json,md}``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cost import repeat_timings
-from experiments.data import FerData
-from experiments.latency import model_runs, write_records
-from experiments.models import load_method
+from experiments.core.cost import repeat_timings
+from experiments.core.data import FerData
+from experiments.tools.latency import model_runs, write_records
+from experiments.tools.models import load_method
 
 
 def compare(name: str, data: FerData, results_dir: str | Path, *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
-from experiments.data import CLASSES
+from experiments.core.data import CLASSES
 
 
 def bootstrap_accuracy_ci(
