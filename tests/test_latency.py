@@ -47,3 +47,10 @@ def test_latency_needs_a_full_batch_and_a_trained_model(tmp_path):
         latency.measure(["majority"], np.zeros((10, 48, 48)), tmp_path)
     with pytest.raises(FileNotFoundError, match="majority: no full-data run"):
         latency.measure(["majority"], np.zeros((256, 48, 48)), tmp_path)
+    # a name without a model is found before anything is timed, not after the others' timings
+    _saved_run(tmp_path, 0)
+    timed = []
+    with pytest.raises(FileNotFoundError, match="stratified: no full-data run"):
+        latency.measure(["majority", "stratified"], np.zeros((256, 48, 48)), tmp_path,
+                        repeats=2, single_repeats=2, progress=timed.append)
+    assert timed == []

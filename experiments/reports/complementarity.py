@@ -119,7 +119,7 @@ def to_markdown(summary: pd.DataFrame, per_class: pd.DataFrame, triple: dict) ->
     lines += ["", f"Per class, seed {triple['seed']} (components `{triple['cnn_method']}` and "
               f"`{triple['classical_method']}`, as fused in `{triple['method']}` run "
               f"`{triple['fusion'].parent.name}`); shares of each class's images:", "",
-              "| Class | n | Agree % | " + " | ".join(f"{o.capitalize()} %" for o in OUTCOMES) + " |",
+              "| Class | n | Agree % | " + " | ".join(f"{o[0].upper()}{o[1:]} %" for o in OUTCOMES) + " |",
               "|---|---:|---:|" + "---:|" * len(OUTCOMES)]
     for name, r in per_class.iterrows():
         lines.append(f"| {name} | {int(r['n'])} | {_pct(r['agreement'])} | "

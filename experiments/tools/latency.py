@@ -38,9 +38,10 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
     min over ``repeats`` batches) and for a single image (median of ``single_repeats``)."""
     if len(images) < batch:
         raise ValueError(f"need at least {batch} images to time batches of {batch}, got {len(images)}")
+    runs = {name: model_runs(name, results_dir) for name in names}  # every name checked first
     records = []
     for name in names:
-        for run in model_runs(name, results_dir):
+        for run in runs[name]:
             method = load_method(run / "model")
             per_image = 1000 * repeat_timings(method.predict_proba, images[:batch], repeats) / batch
             single = 1000 * repeat_timings(method.predict_proba, images[:1], single_repeats)
