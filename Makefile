@@ -158,7 +158,7 @@ detectors: setup
 
 # inference latency of every seed's trained model on its own (results/latency.{json,md}); run
 # it on a quiet machine: the speed targets are checked here, not in the runs' single timings
-LATENCY ?= best_small landmarks+hog+gabor-rbf_svm
+LATENCY ?= best_small best_small_fast mini_xception landmarks+hog+gabor-rbf_svm late_fusion
 latency: setup
 	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
 
@@ -201,14 +201,16 @@ report: setup
 # CLUSTER= every run before the fusion goes to the cluster as one grid (the longest first);
 # the fusion and everything after it run here, on the landed runs.
 ALL_SEEDS ?= 0 1 2
+# our variants beyond best_small: the long one, the fast one, the early-fusion network
+VARIANTS ?= best_small_long best_small_fast hybrid_small
 all: setup
 ifneq ($(CLUSTER),)
 	$(ABLATION_CHECK)
 	$(CNN_ENV) $(GRID) majority:0 stratified $$($(FER) methods --branch classical --names) \
-	  $(MODEL) $(SOURCE_CNNS) best_small_long --seeds $(ALL_SEEDS)
+	  $(MODEL) $(SOURCE_CNNS) $(VARIANTS) --seeds $(ALL_SEEDS)
 else
 	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
-	$(MAKE) cnn MODEL=best_small_long SEEDS="$(ALL_SEEDS)"
+	@set -e; for m in $(VARIANTS); do $(MAKE) cnn MODEL=$$m SEEDS="$(ALL_SEEDS)"; done
 endif
 	$(MAKE) fusion SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
