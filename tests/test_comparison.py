@@ -185,6 +185,31 @@ def test_the_answer_is_written_from_the_numbers():
             "its wall time overstates it; CPU time: `net` 2.5 h, `svm` 0.1 h.") in text
 
 
+def test_speed_answer_needs_both_axes():
+    from experiments.reports.report import speed_answer
+
+    def row(method, accuracy, n_seeds=1):
+        return {"method": method, "branch": "cnn", "accuracy": accuracy, "n_seeds": n_seeds,
+                "accuracy_std": 0.004, "ci_low": accuracy - 0.01, "ci_high": accuracy + 0.01,
+                "runs": [f"runs/{method}/r0-seed0"]}
+
+    def timed(method, ms):
+        return {"method": method, "ms_per_image_batch_median": ms, "run": f"results/runs/{method}/r0-seed0"}
+
+    frame = pd.DataFrame([row("mini_xception", 0.63), row("big", 0.68), row("fast", 0.66),
+                          row("tiny", 0.55)])
+    assert speed_answer(frame, None).startswith("Not measured yet")
+    latency = [timed("mini_xception", 0.40), timed("big", 0.70), timed("fast", 0.35), timed("tiny", 0.1)]
+    text = speed_answer(frame, latency)
+    assert text.startswith("`mini_xception`, trained here to its recipe, reaches 63.0% [95% CI 62.0-64.0] "
+                           "at 0.4 ms per image")
+    assert "More accurate and no slower: `fast` 66.0% [95% CI 65.0-67.0] at 0.35 ms." in text
+    assert "`big`" not in text and "`tiny`" not in text
+    slower = [timed("mini_xception", 0.40), timed("big", 0.70), timed("tiny", 0.1)]
+    assert speed_answer(frame, slower).endswith(
+        "No CNN timed here is both more accurate and no slower; the no-slower ones: `tiny` (55.0%, 0.1 ms).")
+
+
 def test_report_shows_the_demo_records(tmp_path):
     import json
 

@@ -122,6 +122,31 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
     return " ".join(sentences)
 
 
+def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str = "mini_xception") -> str:
+    """Is a CNN here both more accurate than mini-Xception and no slower per image? Accuracy
+    from the table (PrivateTest, mean over seeds), speed from ``make latency`` (batches of 256,
+    median over seeds), both as measured here: the reference trained to its recipe."""
+    rows = frame[frame["branch"] == "cnn"]
+    ref = rows[rows["method"] == reference]
+    ref_ms = _benchmark_ms(latency or [], ref.iloc[0]) if not ref.empty else None
+    if ref_ms is None:
+        return (f"Not measured yet: needs `{reference}` trained to its recipe and timed with "
+                f"`make latency` beside the other CNNs.")
+    ref, ref_ms = ref.iloc[0], ref_ms[0]
+    timed = [(row, ms[0]) for _, row in rows.iterrows() if row["method"] != reference
+             and (ms := _benchmark_ms(latency or [], row)) is not None]
+    winners = [(row, ms) for row, ms in timed if row["accuracy"] > ref["accuracy"] and ms <= ref_ms]
+    text = (f"`{reference}`, trained here to its recipe, reaches {_accuracy(ref)} at {ref_ms:.2g} ms "
+            f"per image (batches of 256, `make latency`). ")
+    if winners:
+        return text + "More accurate and no slower: " + "; ".join(
+            f"`{row['method']}` {_accuracy(row)} at {ms:.2g} ms" for row, ms in winners) + "."
+    faster = [f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms)"
+              for row, ms in timed if ms <= ref_ms]
+    return text + ("No CNN timed here is both more accurate and no slower" +
+                   (f"; the no-slower ones: {', '.join(faster)}." if faster else "."))
+
+
 def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> str:
     """Do landmarks still add something next to a CNN, and at what cost? From the best fusion
     and the best landmark-free CNN of the table (both by PublicTest) and the fusion runs'
@@ -234,6 +259,10 @@ def write_report(results_dir: str | Path) -> Path:
         "## The answer",
         "",
         answer(frame, significance, latency),
+        "",
+        "## Faster than mini-Xception and more accurate?",
+        "",
+        speed_answer(frame, latency),
         "",
         "## Do landmarks still add something next to a CNN?",
         "",
