@@ -45,11 +45,11 @@ def _consumers(model: keras.Model) -> dict[int, int]:
     return counts
 
 
-def foldable_pairs(model: keras.Model) -> dict[int, object]:
-    """``{id(batch-norm layer): the layer it folds into}``: the BN's only input is a conv or
-    dense layer whose output goes nowhere else, and it normalises the last (channel) axis."""
+def foldable_pairs(model: keras.Model) -> list[tuple[layers.BatchNormalization, layers.Layer]]:
+    """``(batch norm, the layer it folds into)`` pairs: the BN's only input is a conv or dense
+    layer whose output goes nowhere else, and it normalises the last (channel) axis."""
     consumers = _consumers(model)
-    pairs = {}
+    pairs = []
     for layer in all_layers(model):
         if not isinstance(layer, layers.BatchNormalization):
             continue
@@ -57,7 +57,7 @@ def foldable_pairs(model: keras.Model) -> dict[int, object]:
             continue
         source = _producer(layer.input)
         if isinstance(source, FOLDABLE) and consumers.get(id(source)) == 1:
-            pairs[id(layer)] = source
+            pairs.append((layer, source))
     return pairs
 
 
@@ -90,12 +90,12 @@ def fold_batch_norm(model: keras.Model) -> keras.Model:
     """An inference-only copy of ``model`` (nested models too): batch norm folded where it
     can be, dropout removed; other layers copied with their weights."""
     pairs = foldable_pairs(model)
-    folds_into = {id(source): bn for bn_id, source in pairs.items()
-                  for bn in all_layers(model) if id(bn) == bn_id}
+    folded_away = {id(bn) for bn, _ in pairs}
+    folds_into = {id(source): bn for bn, source in pairs}
     to_set: list[tuple[object, list[np.ndarray]]] = []
 
     def clone(layer):
-        if id(layer) in pairs or isinstance(layer, layers.Dropout):
+        if id(layer) in folded_away or isinstance(layer, layers.Dropout):
             return _PassThrough(name=layer.name)
         config = layer.get_config()
         if id(layer) in folds_into:
