@@ -20,7 +20,7 @@ from experiments.core.errors import read_json
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
 from experiments.reports.figures import best_by_branch
 from experiments.reports.significance import significance_frame
-from experiments.reports.table import collect_runs, comparison_frame, latest_runs
+from experiments.reports.table import collect_runs, comparison_frame, format_seconds, latest_runs
 
 
 def _pct(x: float) -> str:
@@ -170,6 +170,15 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> 
             f"The two components agree on {_pct(rows['agreement'].mean())} of the images; at least "
             f"one of them is right on {_pct(1 - rows['neither'].mean())}, the landmark pipeline alone "
             f"on {_pct(rows['only classical right'].mean())}.")
+        parts = [frame[frame["method"] == rows.iloc[0][role]] for role in ("cnn", "classical")]
+        if all(not part.empty for part in parts):
+            sentences.append(
+                "Its training is its two components' ("
+                + ", ".join(f"`{part.iloc[0]['method']}` {format_seconds(part.iloc[0]['train_seconds'])} "
+                            f"wall, {format_seconds(part.iloc[0].get('train_cpu_seconds'))} CPU"
+                            for part in parts)
+                + f") and then {format_seconds(fusion['train_seconds'])} to choose the temperatures "
+                "and the weight on PublicTest.")
     if pd.notna(fusion["ms_per_image_batch"]) and pd.notna(cnn["ms_per_image_batch"]):
         sentences.append(
             f"The price is the landmark pipeline's: {fusion['ms_per_image_batch']:.2g} ms per face in "

@@ -298,7 +298,7 @@ def _bytes(x) -> str:
     return f"{x:.0f} B"
 
 
-def _seconds(x: float | None) -> str:
+def format_seconds(x: float | None) -> str:
     if x is None or pd.isna(x):
         return "-"
     if x >= 3600:
@@ -328,9 +328,9 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     })
     for name in CLASSES:
         out[f"R-{RECALL_ABBREV[name]}"] = [ABSENT if pd.isna(x) else _pct(x) for x in frame[f"recall_{name}"]]
-    out["Train"] = [_seconds(x) + (CONTENDED_MARK if flag is True else "")
+    out["Train"] = [format_seconds(x) + (CONTENDED_MARK if flag is True else "")
                     for x, flag in zip(frame["train_seconds"], frame["contended"])]
-    out["Train CPU"] = [_seconds(x) for x in frame["train_cpu_seconds"]]
+    out["Train CPU"] = [format_seconds(x) for x in frame["train_cpu_seconds"]]
     out["ms/img (256)"] = [_num(x, "{:.3g}") for x in frame["ms_per_image_batch"]]
     out["ms/img (1)"] = [_num(x, "{:.3g}") for x in frame["ms_single_image"]]
     out["Params"] = [_count(x) for x in frame["n_parameters"]]
