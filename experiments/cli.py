@@ -476,8 +476,10 @@ def _dispatch(args: argparse.Namespace) -> int:
               f"images; no face found in {summary['no_face']}")
         for name, count in summary["left_out"].items():
             print(f"left out: class folder {name!r} ({count} images) is not a FER2013 class")
+        for path in summary["unreadable"]:
+            print(f"{path}: cannot read it as an image; left out of the evaluation", file=sys.stderr)
         print(folder)
-        return 0
+        return errors.INPUT if summary["unreadable"] else 0
     if args.command == "report":
         from experiments.core.harness import DEFAULT_RESULTS
         from experiments.reports.report import write_report

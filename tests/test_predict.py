@@ -161,6 +161,18 @@ def test_evaluate_a_labelled_folder(tmp_path, results, capsys):
                  "--results", str(results), "--skip-done"]) == 0
     assert "on 6 of 6 images" in capsys.readouterr().out
     assert len(list(runs.iterdir())) == len(before) + 1
+    # a damaged file is left out and named; the others are still evaluated (status 1)
+    (root / "Happiness" / "broken.png").write_bytes(b"not a png")
+    assert main(["evaluate", str(root), "--name", "Toy", "--model", "majority",
+                 "--results", str(results)]) == 1
+    captured = capsys.readouterr()
+    assert "on 6 of 7 images" in captured.out
+    assert captured.err.strip() == (f"{root / 'Happiness' / 'broken.png'}: cannot read it as an image; "
+                                    "left out of the evaluation")
+    newest = max((p for p in runs.iterdir() if not p.name.startswith(".")), key=lambda p: p.name)
+    evaluation = json.loads((newest / "manifest.json").read_text())["evaluation"]
+    assert evaluation["unreadable"] == [str(root / "Happiness" / "broken.png")]
+    assert evaluation["evaluated"] == 6
 
 
 def test_export_a_split_as_a_labelled_folder(tmp_path, csv_file):

@@ -99,10 +99,14 @@ def faces_of(folder: LabelledFolder, pipeline: FacePipeline, crop: str = "auto"
 
     if crop not in ("auto", "cropped", "detect"):
         raise ValueError(f"crop must be auto, cropped or detect, got {crop!r}")
-    faces, labels, used, no_face = [], [], [], []
+    faces, labels, used, no_face, unreadable = [], [], [], [], []
     for path, label in tqdm(list(zip(folder.paths, folder.labels)), desc="faces", unit="img",
                             disable=len(folder.paths) < 50):
-        grey = to_grey(read_image(path))
+        try:
+            grey = to_grey(read_image(path))
+        except InputError:  # one damaged file does not stop the evaluation; it is listed
+            unreadable.append(path)
+            continue
         if crop == "cropped" or (crop == "auto" and max(grey.shape) <= CROPPED_MAX_SIDE):
             face = cv2.resize(grey, (48, 48), interpolation=cv2.INTER_AREA)
             face = normalise_contrast(face, pipeline.normalisation)
@@ -116,7 +120,8 @@ def faces_of(folder: LabelledFolder, pipeline: FacePipeline, crop: str = "auto"
         faces.append(face)
         labels.append(label)
         used.append(path)
-    return np.asarray(faces, dtype=np.uint8).reshape(-1, 48, 48), np.asarray(labels), used, no_face
+    return (np.asarray(faces, dtype=np.uint8).reshape(-1, 48, 48), np.asarray(labels), used, no_face,
+            unreadable)
 
 
 def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, settings: dict) -> Path | None:
@@ -138,7 +143,8 @@ def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, set
 def _summary(manifest: dict, metrics: dict) -> dict:
     evaluation = manifest["evaluation"]
     return {"images": evaluation["images"], "evaluated": evaluation["evaluated"],
-            "no_face": len(evaluation["no_face"]), "left_out": evaluation["left_out"],
+            "no_face": len(evaluation["no_face"]), "unreadable": evaluation.get("unreadable", []),
+            "left_out": evaluation["left_out"],
             "accuracy": metrics["accuracy"], "accuracy_ci95": metrics["accuracy_ci95"],
             "macro_f1": metrics["macro_f1"]}
 
@@ -169,9 +175,10 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
         return done, {**_summary(manifest, metrics), "skipped": True}
     method = load_method(model_dir)
     pipeline = FacePipeline(method, detector=detector, normalisation=normalisation)
-    faces, labels, used, no_face = faces_of(folder, pipeline, crop)
+    faces, labels, used, no_face, unreadable = faces_of(folder, pipeline, crop)
     if len(faces) == 0:
-        raise InputError(f"{folder.root}: no face found in any of its {len(folder.paths)} images")
+        raise InputError(f"{folder.root}: no face found in any of its {len(folder.paths)} images"
+                         + (f" ({len(unreadable)} of them unreadable)" if unreadable else ""))
     t0 = time.perf_counter()
     proba = np.asarray(method.predict_proba(faces), dtype=np.float64)
     ms_per_image = 1e3 * (time.perf_counter() - t0) / len(faces)
@@ -194,7 +201,8 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
         manifest = {
             "command": list(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
             "evaluation": {**settings, "class_folders": folder.folders, "left_out": folder.left_out,
-                           "evaluated": len(used), "no_face": [str(p) for p in no_face]},
+                           "evaluated": len(used), "no_face": [str(p) for p in no_face],
+                           "unreadable": [str(p) for p in unreadable]},
             "started": started, "finished": utc_now(), **environment(),
         }
         atomic.write_json(staging / "manifest.json", manifest)
