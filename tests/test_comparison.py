@@ -189,9 +189,9 @@ def test_speed_answer_needs_both_axes():
     from experiments.reports.report import speed_answer
 
     def row(method, accuracy, n_seeds=1):
-        return {"method": method, "branch": "cnn", "accuracy": accuracy, "n_seeds": n_seeds,
-                "accuracy_std": 0.004, "ci_low": accuracy - 0.01, "ci_high": accuracy + 0.01,
-                "runs": [f"runs/{method}/r0-seed0"]}
+        return {"method": method, "branch": "cnn", "dataset": "FER2013", "accuracy": accuracy,
+                "n_seeds": n_seeds, "accuracy_std": 0.004, "ci_low": accuracy - 0.01,
+                "ci_high": accuracy + 0.01, "runs": [f"runs/{method}/r0-seed0"]}
 
     def timed(method, ms):
         return {"method": method, "ms_per_image_batch_median": ms, "run": f"results/runs/{method}/r0-seed0"}
@@ -205,6 +205,8 @@ def test_speed_answer_needs_both_axes():
                            "at 0.4 ms per image")
     assert "More accurate and no slower: `fast` 66.0% [95% CI 65.0-67.0] at 0.35 ms." in text
     assert "`big`" not in text and "`tiny`" not in text
+    photos = pd.DataFrame([{**row("fast", 0.9), "dataset": "photos"}])  # another data set's row
+    assert speed_answer(pd.concat([frame, photos]), latency) == text
     slower = [timed("mini_xception", 0.40), timed("big", 0.70), timed("tiny", 0.1)]
     assert speed_answer(frame, slower).endswith(
         "No CNN timed here is both more accurate and no slower; the no-slower ones: `tiny` (55.0%, 0.1 ms).")

@@ -126,7 +126,7 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
     """Is a CNN here both more accurate than mini-Xception and no slower per image? Accuracy
     from the table (PrivateTest, mean over seeds), speed from ``make latency`` (batches of 256,
     median over seeds), both as measured here: the reference trained to its recipe."""
-    rows = frame[frame["branch"] == "cnn"]
+    rows = frame[(frame["branch"] == "cnn") & (frame["dataset"] == "FER2013")]
     ref = rows[rows["method"] == reference]
     ref_ms = _benchmark_ms(latency or [], ref.iloc[0]) if not ref.empty else None
     if ref_ms is None:
