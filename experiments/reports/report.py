@@ -170,7 +170,8 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> 
             f"The two components agree on {_pct(rows['agreement'].mean())} of the images; at least "
             f"one of them is right on {_pct(1 - rows['neither'].mean())}, the landmark pipeline alone "
             f"on {_pct(rows['only classical right'].mean())}.")
-        parts = [frame[frame["method"] == rows.iloc[0][role]] for role in ("cnn", "classical")]
+        fer = frame[frame["dataset"] == "FER2013"]
+        parts = [fer[fer["method"] == rows.iloc[0][role]] for role in ("cnn", "classical")]
         if all(not part.empty for part in parts):
             sentences.append(
                 "Its training is its two components' ("
