@@ -71,11 +71,8 @@ class HybridMethod(CnnMethod):
         return self
 
     def _use(self, model) -> None:
-        from cnn.inference import fold_batch_norm
-        from cnn.training import make_predictor
-
-        self.model_ = model  # saved and shipped as trained; predictions use the folded copy
-        predict = make_predictor(fold_batch_norm(model), self.train_config.tta_flip)
+        super()._use(model)  # the folded two-input predictor; the geometry is computed here
+        predict = self._predict
         self._predict = lambda images: predict(images, self.extractor_.transform(np.asarray(images)))
 
     def save(self, directory: Path) -> list[Path]:
