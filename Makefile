@@ -7,7 +7,7 @@
 #   make features         time landmark + HOG + Gabor extraction over all images, cold and warm
 #   make baselines        the whole classical grid (features x classifiers), then the table
 #   make cnn [MODEL=name] train one CNN (best_small by default); make cnns: the source CNNs
-#   make fusion           late fusion of the best CNN and the best classical method, per seed
+#   make fusion           late fusions of the best CNN and a classical method (FUSIONS=), per seed
 #   make table            comparison, claims, significance, complementarity tables + figures
 #   make detectors        measure the face detectors for `predict` (results/detectors.md)
 #   make latency          time the trained models' inference on their own (results/latency.md)
@@ -140,14 +140,16 @@ endif
 	$(FER) table --results $(RESULTS)
 
 # landmarks and CNN together: the late fusion of the best CNN and the best classical method (by
-# PublicTest; FUSION_CNN= / FUSION_CLASSICAL= name others), for each seed; after cnn and baselines
+# PublicTest; FUSION_CNN= / FUSION_CLASSICAL= name others), and the shippable one with the
+# landmark MLP, for each seed; after cnn and baselines
+FUSIONS ?= late_fusion late_fusion_mlp
 FUSION_CNN ?=
 FUSION_CLASSICAL ?=
 fusion: setup
-	@set -e; for seed in $(SEEDS); do \
+	@set -e; for seed in $(SEEDS); do for m in $(FUSIONS); do \
 	  $(if $(FUSION_CNN),FER_FUSION_CNN=$(FUSION_CNN)) $(if $(FUSION_CLASSICAL),FER_FUSION_CLASSICAL=$(FUSION_CLASSICAL)) \
-	    $(FER) run late_fusion $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
-	done
+	    $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done; done
 	$(FER) table --results $(RESULTS)
 
 table: setup
@@ -166,8 +168,9 @@ latency: setup
 flip: setup
 	$(FER) flip $(MODEL) $(DATA_ARG) --results $(RESULTS)
 
-# trained models small enough to commit (<= 8 MB each): see results/models/README.md
-SHIP ?= best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp
+# trained models small enough to commit (<= 8 MB each; a fusion refers to its shipped
+# components): see results/models/README.md
+SHIP ?= best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp late_fusion_mlp
 ship: setup
 	$(FER) ship $(SHIP) --results $(RESULTS)
 

@@ -9,6 +9,7 @@ by the parser, outputs for writability, before any work.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -494,8 +495,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         for name in args.methods:
             target = ship(name, args.results or DEFAULT_RESULTS, args.max_mb)
-            size = sum(p.stat().st_size for p in target.iterdir())
-            print(f"{target}  ({size / 1024**2:.2f} MB)")
+            meta = json.loads((target / "shipped.json").read_text())
+            uses = "".join(f", uses {folder}/" for folder in meta.get("uses", {}).values())
+            print(f"{target}  ({meta['bytes'] / 1024**2:.2f} MB{uses})")
         return 0
     raise AssertionError(args.command)
 

@@ -149,20 +149,42 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     np.testing.assert_allclose(proba.sum(1), 1.0)
     saved = pd.read_csv(folder / "predictions.csv")
     np.testing.assert_allclose(proba, saved[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=2e-6)
-    # shipped (with its components' sub-folders) it predicts the same
+    # shipped, it refers to its components' shipped models (shipped with it) and predicts the same
+    import shutil
+
+    from experiments.core.errors import CorruptFileError
     from experiments.tools.models import ship
 
     shipped = ship("late_fusion", tmp_path)
-    assert {"fusion.json", "cnn/model.keras", "classical/model.joblib"} <= set(
-        json.loads((shipped / "shipped.json").read_text())["files"])
+    meta = json.loads((shipped / "shipped.json").read_text())
+    assert set(meta["files"]) == {"fusion.json"}
+    assert meta["uses"] == {"cnn": "thesis_tiny", "classical": "hog-linear_svm"}
+    for name in meta["uses"].values():
+        assert json.loads((tmp_path / "models" / name / "shipped.json").read_text())["run"] == \
+            f"runs/{name}/{component_runs[name].name}"
     np.testing.assert_allclose(load_method(shipped).predict_proba(test.images), proba)
 
-    # a fresh clone has the runs but not their models (git-ignored): the fusion refits the
-    # components and still names the runs it repeats
-    import shutil
-
+    # without the runs' models (a fresh clone: they are git-ignored) a fusion loads the shipped ones
     for run in component_runs.values():
         shutil.rmtree(run / "model")
+    again = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data,
+                       LateFusion("thesis_tiny", "hog-linear_svm"))
+    components = json.loads((again / "manifest.json").read_text())["selection"]["components"]
+    assert components["cnn"] == {"run": str(component_runs["thesis_tiny"]),
+                                 "model": "loaded from the shipped models/thesis_tiny"}
+    np.testing.assert_allclose(pd.read_csv(again / "predictions.csv")[[f"p_{c}" for c in CLASSES]],
+                               saved[[f"p_{c}" for c in CLASSES]].to_numpy(), atol=2e-6)
+
+    # a shipped component replaced by another run's model: the shipped fusion refuses, naming it
+    shipped_meta = tmp_path / "models" / "thesis_tiny" / "shipped.json"
+    run_id = component_runs["thesis_tiny"].name
+    shipped_meta.write_text(shipped_meta.read_text().replace(run_id, "other-seed0"))
+    with pytest.raises(CorruptFileError, match="component .*thesis_tiny holds run other-seed0, not the run"):
+        load_method(shipped)
+
+    # nothing at hand (no run model, nothing shipped): the fusion refits the components and
+    # still names the runs it repeats
+    shutil.rmtree(tmp_path / "models")
     again = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data,
                        LateFusion("thesis_tiny", "hog-linear_svm"))
     components = json.loads((again / "manifest.json").read_text())["selection"]["components"]

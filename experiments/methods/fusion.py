@@ -7,9 +7,10 @@ log-loss (temperature scaling; it calibrates the SVM's softmax of decision value
 CNN's label-smoothed outputs alike), then the weight ``w`` by PublicTest accuracy (ties: the
 lower log-loss). The components are registered methods, named; by default the best of each
 branch by mean PublicTest accuracy among the finished full-data runs. A component is loaded
-from its run of the same seed when that run kept its model and gives the same PublicTest
-accuracy on the data at hand; otherwise it is fitted here (a CNN then resumes from its
-checkpoints when they exist). The manifest names each component's run either way.
+from its run of the same seed when that run's model is at hand (kept by the run, or shipped in
+``results/models/``) and gives the same PublicTest accuracy on the data at hand; otherwise it is
+fitted here (a CNN then resumes from its checkpoints when they exist). The manifest names each
+component's run either way.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ from experiments.method import Method, make_method, register
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
 WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
-FUSION_FILE = "fusion.json"
+FUSION_FILE = "fusion.json"  # a fusion model folder: components, temperatures, weight
+SHIPPED_COMPONENTS = "shipped_components"  # in a shipped fusion.json: role -> {folder, run}
+ROLES = ("cnn", "classical")
 BEST = "best"
+# the landmark pipeline of the shippable fusion: the MLP (5 MB) rather than the RBF SVM (53 MB)
+SHIPPABLE_CLASSICAL = "landmarks+hog+gabor-mlp"
 
 
 def temper(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -126,15 +131,21 @@ class LateFusion(Method):
         return self
 
     def _component(self, name: str, train: FerData, val: FerData) -> tuple[Method, dict, np.ndarray]:
-        """The fitted component: its run's model when that run matches the data, else fitted."""
-        from experiments.tools.models import load_method
+        """The fitted component: its run's model (kept by the run, else shipped) when that run
+        matches the data, else fitted."""
+        from experiments.tools.models import SHIPPED, load_method, shipped_run_id
 
         runs = _component_runs(name, self.seed, self.results_dir)
-        for run in reversed([run for run in runs if (run / "model").is_dir()]):
-            method = load_method(run / "model")
+        models = [(run, run / "model", "loaded from the run")
+                  for run in reversed(runs) if (run / "model").is_dir()]
+        shipped = shipped_run_id(name, self.results_dir)
+        models += [(run, self.results_dir / SHIPPED / name, f"loaded from the shipped {SHIPPED}/{name}")
+                   for run in runs if run.name == shipped]
+        for run, folder, how in models:
+            method = load_method(folder)
             proba = method.predict_proba(val.images)
             if _same_publictest(run, proba, val.labels):
-                return method, {"run": str(run), "model": "loaded from the run"}, proba
+                return method, {"run": str(run), "model": how}, proba
         method = make_method(name, self.seed).fit(train, val)
         proba = method.predict_proba(val.images)
         # the run this refit repeats (its model is not on this machine), when it gives the same
@@ -180,7 +191,9 @@ class LateFusion(Method):
         directory = Path(directory)
         meta = json.loads((directory / FUSION_FILE).read_text())
         fusion = cls(meta["cnn"], meta["classical"], meta.get("seed", 0))
-        fusion.components_ = {role: load_method(directory / role) for role in ("cnn", "classical")}
+        shipped = meta.get(SHIPPED_COMPONENTS, {})
+        fusion.components_ = {role: _shipped_component(directory, role, shipped[role]) if role in shipped
+                              else load_method(directory / role) for role in ROLES}
         fusion.temperatures_ = {k: float(v) for k, v in meta["temperatures"].items()}
         fusion.weight_ = float(meta["weight"])
         return fusion
@@ -204,6 +217,21 @@ class LateFusion(Method):
         """The components' own cost figures, by role (e.g. their feature extraction time)."""
         return {f"{role}_{key}": value for role, m in self.components_.items()
                 for key, value in m.cost_details().items() if isinstance(value, int | float)}
+
+
+def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
+    """A shipped fusion's component: the shipped model beside it, checked to be the run fused."""
+    from experiments.core.errors import CorruptFileError
+    from experiments.tools.models import load_method, shipped_run_id
+
+    folder = directory.parent / reference["folder"]
+    shipped = shipped_run_id(reference["folder"], directory.parent.parent)
+    if shipped != reference["run"]:
+        now = f"holds run {shipped}" if shipped else "is missing"
+        raise CorruptFileError(f"{directory / FUSION_FILE}: its {role} component {folder} {now}, not the "
+                               f"run {reference['run']} it fused; restore it (git checkout -- {folder}) "
+                               f"or run {directory.name} again and ship it")
+    return load_method(folder)
 
 
 def _component_runs(name: str, seed: int, results_dir: Path) -> list[Path]:
@@ -230,6 +258,12 @@ def _late_fusion(seed: int) -> LateFusion:
                       os.environ.get("FER_FUSION_CLASSICAL") or BEST, seed)
 
 
-_late_fusion.branch = "fusion"
+def _late_fusion_mlp(seed: int) -> LateFusion:
+    return LateFusion(os.environ.get("FER_FUSION_CNN") or BEST, SHIPPABLE_CLASSICAL, seed)
+
+
+_late_fusion.branch = _late_fusion_mlp.branch = "fusion"
 register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "
                         "probabilities, temperatures and weight chosen on PublicTest")(_late_fusion)
+register("late_fusion_mlp", "late fusion of the best CNN and the landmark MLP, small enough to ship "
+                            "(the best landmark pipeline's RBF SVM is not)")(_late_fusion_mlp)

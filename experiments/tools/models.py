@@ -18,6 +18,7 @@ from experiments.core.cost import size_on_disk
 from experiments.core.errors import CorruptFileError, UsageError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
 from experiments.method import Method, UnknownMethodError, available_methods
+from experiments.methods.fusion import FUSION_FILE, ROLES, SHIPPED_COMPONENTS
 
 SHIPPED = "models"
 SHIPPED_META = "shipped.json"
@@ -82,10 +83,10 @@ def load_method(path: str | Path) -> Method:
     naming it and how to get a good one back.
     """
     path = Path(path)
-    if (path / "fusion.json").exists():
+    if (path / FUSION_FILE).exists():
         from experiments.methods.fusion import LateFusion
 
-        return _loaded(path / "fusion.json", lambda: LateFusion.load(path))
+        return _loaded(path / FUSION_FILE, lambda: LateFusion.load(path))
     if (path / "model.keras").exists():
         from cnn.methods import CnnMethod
 
@@ -147,17 +148,29 @@ def default_model(results_dir: str | Path = DEFAULT_RESULTS) -> str:
     return max(shipped, key=lambda name: shipped[name]["publictest_accuracy"])
 
 
-def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0) -> Path:
-    """Copy the newest full-data run's model of ``name`` to ``results/models/<name>/``."""
+def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0,
+         run: Path | None = None) -> Path:
+    """Copy the model of ``run`` (default: the newest full-data run of ``name`` with one) to
+    ``results/models/<name>/``.
+
+    A late fusion ships as its ``fusion.json`` with references to its components' shipped
+    models (shipped here first when they are not yet), so a fusion of two models that each fit
+    the limit ships too; a component that the fusion run fitted itself is copied into it.
+    """
     check_known(name)
     results_dir = Path(results_dir)
-    runs = fer_runs_with_model(name, results_dir)
-    if not runs:
-        raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
-                              f"{train_command(name)}")
-    run = runs[-1]
-    source = run / "model"  # a fusion's model folder holds its components in sub-folders
-    files = sorted(p for p in source.rglob("*") if p.is_file())
+    if run is None:
+        runs = fer_runs_with_model(name, results_dir)
+        if not runs:
+            raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
+                                  f"{train_command(name)}")
+        run = runs[-1]
+    source = run / "model"
+    references: dict[str, dict] = {}
+    if (source / FUSION_FILE).exists():
+        files, references = _fusion_parts(name, run, results_dir, max_mb)
+    else:
+        files = sorted(p for p in source.rglob("*") if p.is_file())
     size = size_on_disk(files)
     if size > max_mb * 1024**2:
         raise UsageError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
@@ -166,7 +179,12 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     target = results_dir / SHIPPED / name
     staging = target.with_name(f".{name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(source, staging)
+    for file in files:
+        (staging / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, staging / file.relative_to(source))
+    if references:
+        fusion = read_json(staging / FUSION_FILE)
+        atomic.write_json(staging / FUSION_FILE, {**fusion, SHIPPED_COMPONENTS: references})
     atomic.write_json(staging / SHIPPED_META, {
         "method": name,
         "run": str(run.relative_to(results_dir)) if run.is_relative_to(results_dir) else str(run),
@@ -174,6 +192,7 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
         "privatetest_accuracy": metrics["splits"]["PrivateTest"]["accuracy"],
         "files": {file.relative_to(source).as_posix(): file.stat().st_size for file in files},
         "bytes": size,
+        **({"uses": {role: ref["folder"] for role, ref in references.items()}} if references else {}),
     })
     if target.exists():
         shutil.rmtree(target)
@@ -182,18 +201,56 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     return target
 
 
+def shipped_run_id(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> str | None:
+    """The run id (e.g. ``20261128T195823670-seed0``) whose model is shipped as ``name``."""
+    meta = Path(results_dir) / SHIPPED / name / SHIPPED_META
+    return Path(read_json(meta, _restore_hint(meta.parent))["run"]).name if meta.exists() else None
+
+
+def _fusion_parts(name: str, run: Path, results_dir: Path, max_mb: float) -> tuple[list[Path], dict]:
+    """What shipping the fusion ``run`` copies, and its references to shipped components (which
+    are shipped here when their own run's model is at hand)."""
+    source = run / "model"
+    fused = read_json(source / FUSION_FILE)
+    sources = read_json(run / "manifest.json").get("selection", {}).get("components", {})
+    files, references = [source / FUSION_FILE], {}
+    for role in ROLES:
+        component, own_run = fused[role], (sources.get(role) or {}).get("run")
+        if own_run is None:  # fitted by the fusion run itself: its copy is the only one
+            files += sorted(p for p in (source / role).rglob("*") if p.is_file())
+            continue
+        run_id = Path(own_run).name
+        shipped = shipped_run_id(component, results_dir)
+        if shipped is not None and shipped != run_id:
+            raise UsageError(f"{results_dir / SHIPPED / component} is shipped from run {shipped}, but "
+                             f"{name} fused {component}'s run {run_id}; run the fusion again on the "
+                             f"shipped model (delete {run} first), then ship {name}")
+        if shipped is None:
+            own_model = results_dir / "runs" / component / run_id / "model"
+            if not own_model.is_dir():
+                raise NotTrainedError(f"{name}'s {role} component ({component}, run {run_id}) has its "
+                                      "model neither on this machine nor shipped; run the fusion "
+                                      "again with the models at hand, then ship it")
+            ship(component, results_dir, max_mb, run=own_model.parent)
+        references[role] = {"folder": component, "run": run_id}
+    return files, references
+
+
 def write_index(results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     """``results/models/README.md``: every shipped model, its files, size and accuracy."""
     results_dir = Path(results_dir)
     lines = ["# Trained models, ready to use", "",
              "Written by `make ship` (`python -m experiments ship METHOD...`): each folder is a copy "
-             "of one full-data run's `model/`, with `shipped.json` naming the run. Use them with "
+             "of one full-data run's `model/`, with `shipped.json` naming the run (a late fusion "
+             "refers to its components' folders, which must stay beside it). Use them with "
              "`python -m experiments predict PHOTO --model METHOD` (no training needed); the "
              "default model is the one with the best PublicTest accuracy.", "",
              "| Method | Files | Size | PublicTest % | PrivateTest % | Run |",
              "|---|---|---:|---:|---:|---|"]
     for name, meta in shipped_models(results_dir).items():
-        lines.append(f"| {name} | {', '.join(meta['files'])} | {meta['bytes'] / 2**20:.2f} MB | "
+        files = ", ".join(meta["files"]) + "".join(f"; uses `{folder}/` ({role})"
+                                                  for role, folder in meta.get("uses", {}).items())
+        lines.append(f"| {name} | {files} | {meta['bytes'] / 2**20:.2f} MB | "
                      f"{100 * meta['publictest_accuracy']:.1f} | {100 * meta['privatetest_accuracy']:.1f} | "
                      f"`{meta['run']}` |")
     path = results_dir / SHIPPED / "README.md"
