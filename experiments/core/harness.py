@@ -32,6 +32,7 @@ from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
 from experiments.core.metrics import classification_metrics, normalise_rows
 from experiments.core.plots import confusion_figure
+from experiments.core.runs import run_folders
 from experiments.method import Method, make_method
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
@@ -57,17 +58,15 @@ def find_done(config: RunConfig, checksum: str, run_key: dict | None = None,
     ``run_key``, if there is one. Manifests from before the subset seed was recorded count as
     seed 0, the default."""
     key = json.loads(json.dumps(run_key or {}))
-    for manifest_file in sorted((Path(config.results_dir) / "runs" / config.method).glob("*/manifest.json")):
-        if manifest_file.parent.name.startswith("."):
-            continue
-        manifest = read_json(manifest_file, f"delete the run folder {manifest_file.parent} or restore it")
+    for folder in run_folders(config.results_dir, config.method):
+        manifest = read_json(folder / "manifest.json", f"delete the run folder {folder} or restore it")
         data = manifest.get("data") or {}
         subset = data.get("per_class_subset")
         if (manifest.get("seed") == config.seed and data.get("checksum") == checksum
                 and subset == config.per_class
                 and (subset is None or data.get("subset_seed", 0) == (subset_seed or 0))
                 and (manifest.get("run_key") or {}) == key):
-            return manifest_file.parent
+            return folder
     return None
 
 

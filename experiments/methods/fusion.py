@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from experiments.core.data import FerData
+from experiments.core.errors import read_json
+from experiments.core.runs import fer_runs
 from experiments.method import Method, make_method, register
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
@@ -70,12 +72,9 @@ def best_of_branch(branch: str, results_dir: Path) -> str:
     """The method of ``branch`` with the best mean PublicTest accuracy over its full-data
     FER2013 runs (chosen on PublicTest, never PrivateTest)."""
     means: dict[str, list[float]] = {}
-    for metrics_file in Path(results_dir).glob("runs/*/*/metrics.json"):
-        if metrics_file.parent.name.startswith("."):
-            continue
-        metrics = json.loads(metrics_file.read_text())
-        if (metrics.get("branch") == branch and metrics.get("dataset", "FER2013") == "FER2013"
-                and not metrics.get("per_class_subset")):
+    for run in fer_runs(results_dir):
+        metrics = read_json(run / "metrics.json")
+        if metrics.get("branch") == branch:
             means.setdefault(metrics["method"], []).append(metrics["splits"]["PublicTest"]["accuracy"])
     if not means:
         raise FileNotFoundError(f"no finished full-data {branch} run under {results_dir}/runs/ to pick "
@@ -135,7 +134,7 @@ class LateFusion(Method):
         matches the data, else fitted."""
         from experiments.tools.models import SHIPPED, load_method, shipped_run_id
 
-        runs = _component_runs(name, self.seed, self.results_dir)
+        runs = fer_runs(self.results_dir, name, seed=self.seed)
         models = [(run, run / "model", "loaded from the run")
                   for run in reversed(runs) if (run / "model").is_dir()]
         shipped = shipped_run_id(name, self.results_dir)
@@ -234,22 +233,9 @@ def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
     return load_method(folder)
 
 
-def _component_runs(name: str, seed: int, results_dir: Path) -> list[Path]:
-    """Full-data FER2013 runs of ``name`` with ``seed``, oldest first."""
-    runs = []
-    for metrics_file in sorted((Path(results_dir) / "runs" / name).glob("*/metrics.json")):
-        if metrics_file.parent.name.startswith("."):
-            continue
-        metrics = json.loads(metrics_file.read_text())
-        if (metrics.get("seed") == seed and metrics.get("dataset", "FER2013") == "FER2013"
-                and not metrics.get("per_class_subset")):
-            runs.append(metrics_file.parent)
-    return runs
-
-
 def _same_publictest(run: Path, proba: np.ndarray, labels: np.ndarray) -> bool:
     """Does ``proba`` give exactly the PublicTest accuracy that ``run`` recorded?"""
-    recorded = json.loads((run / "metrics.json").read_text())["splits"]["PublicTest"]["accuracy"]
+    recorded = read_json(run / "metrics.json")["splits"]["PublicTest"]["accuracy"]
     return abs(float(np.mean(proba.argmax(1) == labels)) - recorded) < 1e-9
 
 

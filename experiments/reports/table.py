@@ -23,6 +23,7 @@ from experiments.core.compute import CONTENDED_SHARE
 from experiments.core.data import CLASSES
 from experiments.core.errors import CorruptFileError, read_json
 from experiments.core.plots import confusion_grid
+from experiments.core.runs import run_folders
 from experiments.reports.claims import claims_frame, claims_markdown, load_claims, primary_claims
 from experiments.reports.complementarity import write_complementarity
 from experiments.reports.figures import write_figures
@@ -42,9 +43,9 @@ def collect_runs(results_dir: str | Path) -> list[dict]:
     A run folder whose JSON cannot be read raises ``CorruptFileError`` naming the file.
     """
     runs = []
-    for metrics_file in sorted(Path(results_dir).glob("runs/*/*/metrics.json")):
-        folder = metrics_file.parent
-        if folder.name.startswith(".") or not (folder / "manifest.json").exists():
+    for folder in run_folders(results_dir):
+        metrics_file = folder / "metrics.json"
+        if not (folder / "manifest.json").exists():
             continue
         fix = f"delete the run folder {folder} (or restore it) and run `make table` again"
         run = read_json(metrics_file, fix)

@@ -22,6 +22,7 @@ from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.errors import UsageError, read_json
 from experiments.core.manifest import environment, utc_now
+from experiments.core.runs import run_folders
 from experiments.tools.predict import IMAGE_SUFFIXES, FacePipeline, InputError, read_image
 
 SYNONYMS = {
@@ -127,16 +128,12 @@ def faces_of(folder: LabelledFolder, pipeline: FacePipeline, crop: str = "auto"
 def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, settings: dict) -> Path | None:
     """The newest finished evaluation run of ``method_name`` on ``dataset`` whose manifest records
     the same ``settings`` (folder, model, crop, detector, normalisation, image count), if any."""
-    for manifest_file in sorted((Path(results_dir) / "runs" / method_name).glob("*/manifest.json"),
-                                reverse=True):
-        if manifest_file.parent.name.startswith("."):
-            continue
-        fix = f"delete the run folder {manifest_file.parent} or restore it"
-        evaluation = read_json(manifest_file, fix).get("evaluation") or {}
-        metrics_file = manifest_file.parent / "metrics.json"
-        if (all(evaluation.get(key) == value for key, value in settings.items()) and metrics_file.exists()
-                and read_json(metrics_file, fix).get("dataset") == dataset):
-            return manifest_file.parent
+    for folder in reversed(run_folders(results_dir, method_name)):
+        fix = f"delete the run folder {folder} or restore it"
+        evaluation = read_json(folder / "manifest.json", fix).get("evaluation") or {}
+        if (all(evaluation.get(key) == value for key, value in settings.items())
+                and read_json(folder / "metrics.json", fix).get("dataset") == dataset):
+            return folder
     return None
 
 

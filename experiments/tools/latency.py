@@ -18,13 +18,14 @@ import numpy as np
 from experiments.core import atomic
 from experiments.core.cost import repeat_timings
 from experiments.core.manifest import environment, utc_now
-from experiments.tools.models import check_known, fer_runs_with_model, load_method
+from experiments.core.runs import fer_runs
+from experiments.tools.models import check_known, load_method
 
 
 def model_runs(name: str, results_dir: str | Path) -> list[Path]:
     """Every full-data run of ``name`` that kept its model (one per seed), oldest first."""
     check_known(name)
-    runs = fer_runs_with_model(name, Path(results_dir))
+    runs = fer_runs(results_dir, name, with_model=True)
     if not runs:
         raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
                                 "its model; train it first")

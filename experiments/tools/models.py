@@ -17,6 +17,7 @@ from experiments.core import atomic
 from experiments.core.cost import size_on_disk
 from experiments.core.errors import CorruptFileError, UsageError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
+from experiments.core.runs import fer_runs
 from experiments.method import Method, UnknownMethodError, available_methods
 from experiments.methods.fusion import FUSION_FILE, ROLES, SHIPPED_COMPONENTS
 
@@ -41,33 +42,18 @@ def check_known(name: str) -> None:
         raise UnknownMethodError(f"unknown method {name!r}; known methods: {', '.join(known)}")
 
 
-def fer_runs_with_model(name: str, results_dir: Path, subsets: bool = False) -> list[Path]:
-    """Runs of ``name`` on FER2013 that kept their model: full-data ones, or (``subsets``)
-    those on a stratified subset, oldest first."""
-    runs = []
-    for metrics_file in sorted((results_dir / "runs" / name).glob("*/metrics.json")):
-        folder = metrics_file.parent
-        if folder.name.startswith(".") or not (folder / "model").is_dir():
-            continue
-        metrics = read_json(metrics_file, f"delete the run folder {folder} or restore it")
-        on_subset = bool(metrics.get("per_class_subset"))
-        if metrics.get("dataset", "FER2013") == "FER2013" and on_subset == subsets:
-            runs.append(folder)
-    return runs
-
-
 def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     """The folder holding ``name``'s model: the newest full-data run's, else the shipped one,
     else the newest subset run's (with a warning)."""
     check_known(name)
     results_dir = Path(results_dir)
-    runs = fer_runs_with_model(name, results_dir)
+    runs = fer_runs(results_dir, name, with_model=True)
     if runs:
         return runs[-1] / "model"
     shipped = results_dir / SHIPPED / name
     if (shipped / SHIPPED_META).exists():
         return shipped
-    quick = fer_runs_with_model(name, results_dir, subsets=True)
+    quick = fer_runs(results_dir, name, subsets=True, with_model=True)
     if quick:  # e.g. results/quick/: better than nothing, and said so
         print(f"warning: {name} was trained on a subset only ({quick[-1]})", file=sys.stderr)
         return quick[-1] / "model"
@@ -160,7 +146,7 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     check_known(name)
     results_dir = Path(results_dir)
     if run is None:
-        runs = fer_runs_with_model(name, results_dir)
+        runs = fer_runs(results_dir, name, with_model=True)
         if not runs:
             raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
                                   f"{train_command(name)}")
