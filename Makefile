@@ -160,7 +160,7 @@ detectors: setup
 
 # inference latency of every seed's trained model on its own (results/latency.{json,md}); run
 # it on a quiet machine: the speed targets are checked here, not in the runs' single timings
-LATENCY ?= best_small best_small_fast mini_xception landmarks+hog+gabor-rbf_svm late_fusion
+LATENCY ?= best_small best_small_fast best_small_fast_kd mini_xception landmarks+hog+gabor-rbf_svm late_fusion
 latency: setup
 	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
 
@@ -202,10 +202,12 @@ report: setup
 # the whole study, every seeded method with each of ALL_SEEDS, resuming whatever is already
 # done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small. With
 # CLUSTER= every run before the fusion goes to the cluster as one grid (the longest first);
-# the fusion and everything after it run here, on the landed runs.
+# the distilled students, the fusion and everything after them run here, on the landed runs.
 ALL_SEEDS ?= 0 1 2
-# our variants beyond best_small: the long one, the fast one, the early-fusion network
+# our variants beyond best_small: the long one, the fast one, the early-fusion network; and the
+# students distilled from a trained teacher (they read its run, so they train here, after it)
 VARIANTS ?= best_small_long best_small_fast hybrid_small
+STUDENTS ?= best_small_fast_kd
 all: setup
 ifneq ($(CLUSTER),)
 	$(ABLATION_CHECK)
@@ -215,6 +217,7 @@ else
 	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
 	@set -e; for m in $(VARIANTS); do $(MAKE) cnn MODEL=$$m SEEDS="$(ALL_SEEDS)"; done
 endif
+	@set -e; for m in $(STUDENTS); do $(MAKE) cnn MODEL=$$m SEEDS="$(ALL_SEEDS)" CLUSTER=; done
 	$(MAKE) fusion SEEDS="$(ALL_SEEDS)"
 	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
 	$(MAKE) detectors evaluate-photos demo latency report EVALUATE_OPTS=--skip-done

@@ -11,6 +11,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "plateau", "cosine")
 BALANCING = ("none", "oversample", "class_weight")
 NORMALISATIONS = ("unit", "symmetric", "standardise")
+TEACHER_FIELDS = ("teacher", "teacher_weight", "teacher_temperature")
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,12 @@ class TrainConfig:
     tta_flip: bool = False
     #: stop once this many minutes of training have been spent (the best epoch is kept)
     time_budget_minutes: float | None = None
+    #: knowledge distillation: a trained method (of the same seed) whose probabilities on each
+    #: augmented batch, tempered by ``teacher_temperature``, make ``teacher_weight`` of the
+    #: target (the one-hot label the rest); None: labels only
+    teacher: str | None = None
+    teacher_weight: float = 0.5
+    teacher_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
@@ -92,13 +99,21 @@ class TrainConfig:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be at least 1")
+        if not (0.0 < self.teacher_weight <= 1.0 and self.teacher_temperature > 0):
+            raise ValueError("teacher_weight must be in (0, 1] and teacher_temperature above 0")
 
     def with_overrides(self, **changes) -> TrainConfig:
         """A copy with the given fields changed (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields; the teacher's only when there is one (so recipes without a teacher keep
+        the run keys and checkpoint folders they had before distillation existed)."""
+        out = asdict(self)
+        if self.teacher is None:
+            for key in TEACHER_FIELDS:
+                out.pop(key)
+        return out
 
     def identity(self) -> dict:
         """The fields that change the trained weights' path: all but the stopping limits.

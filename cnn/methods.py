@@ -67,27 +67,32 @@ class CnnMethod(Method):
         self._fit_with(build, (train.images, train.labels), (val.images, val.labels), train, val)
         return self
 
-    def _fit_with(self, build, train_data: tuple, val_data: tuple, train: FerData, val: FerData) -> None:
+    def _fit_with(self, build, train_data: tuple, val_data: tuple, train: FerData, val: FerData,
+                  teacher: tuple[dict, object] | None = None) -> None:
         """Train ``build()`` on ``train_data`` (images, labels[, features]) in this method's
-        checkpoint folder, the epoch chosen on ``val_data``; keep the result."""
+        checkpoint folder, the epoch chosen on ``val_data``; keep the result. ``teacher``: the
+        teacher's identity (e.g. its run) and forward pass, for a distilled recipe."""
         from cnn import training
 
         fingerprint = data_fingerprint(train, val)
         layout = architecture_fingerprint(build())
+        identity = {"data": fingerprint, "layers": layout,
+                    **({"teacher": teacher[0]} if teacher is not None else {})}
         if self.work_dir is None:
-            self.work_dir = self.default_work_dir(fingerprint, layout)
+            self.work_dir = self.default_work_dir(fingerprint, layout, identity.get("teacher"))
         result = training.train(
             build, self.train_config, train_data, val_data,
-            seed=self.seed, work_dir=self.work_dir, identity={"data": fingerprint, "layers": layout},
+            seed=self.seed, work_dir=self.work_dir, identity=identity,
             name=self.architecture, log=None if self.verbose else (lambda message: None),
+            teacher=teacher[1] if teacher is not None else None,
         )
         self._use(result.model)
         self.result_ = result
 
-    def default_work_dir(self, fingerprint: str, layout: str = "") -> Path:
-        """``<cache>/cnn/<architecture>-seed<seed>-<digest of data, layers and recipe>``."""
-        key = json.dumps({"data": fingerprint, "layers": layout, "config": self.train_config.identity()},
-                         sort_keys=True)
+    def default_work_dir(self, fingerprint: str, layout: str = "", teacher: dict | None = None) -> Path:
+        """``<cache>/cnn/<architecture>-seed<seed>-<digest of data, layers, recipe[, teacher]>``."""
+        key = json.dumps({"data": fingerprint, "layers": layout, "config": self.train_config.identity(),
+                          **({"teacher": teacher} if teacher is not None else {})}, sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return default_cache_dir() / "cnn" / f"{self.architecture}-seed{self.seed}-{digest}"
 
@@ -265,13 +270,17 @@ def environment_overrides() -> dict:
             "threads": _env_number("FER_CNN_THREADS", int)}
 
 
-def _factory(architecture: str) -> MethodFactory:
+def factory(architecture: str, cls: type[CnnMethod] = CnnMethod) -> MethodFactory:
+    """``seed -> cls(architecture, seed)`` with the ``FER_CNN_*`` overrides, for the registry."""
+
     def make(seed: int) -> CnnMethod:
-        return CnnMethod(architecture, seed, **environment_overrides())
+        return cls(architecture, seed, **environment_overrides())
 
     return make
 
 
 for _name, _info in ARCHITECTURES.items():
-    if not _info.uses_landmarks:  # the early-fusion network registers itself (cnn.hybrid)
-        register(_name, _info.description)(_factory(_name))
+    # the early-fusion network and the distilled students register themselves (cnn.hybrid,
+    # cnn.distill): they read more than the pixels
+    if not _info.uses_landmarks and _info.recipe.teacher is None:
+        register(_name, _info.description)(factory(_name))

@@ -144,6 +144,18 @@ _INFOS = (
         BEST_SMALL.with_overrides(tta_flip=False),
     ),
     ArchitectureInfo(
+        "best_small_fast_kd",
+        "small VGG-style CNN, BN, fast, distilled (ours)",
+        "best_small_fast trained on the labels blended with best_small's outputs (distillation)",
+        "this project",
+        # best_small_fast's recipe; each target is half the one-hot label, half best_small's
+        # (same seed, with its flip average) probabilities at temperature 2 on the same augmented
+        # image: conventional distillation settings, not tuned. Meant to close best_small_fast's
+        # accuracy gap at its speed (cnn.distill).
+        BEST_SMALL.with_overrides(tta_flip=False, teacher="best_small", teacher_weight=0.5,
+                                  teacher_temperature=2.0),
+    ),
+    ArchitectureInfo(
         "hybrid_small",
         "best_small body + landmark geometry (early fusion)",
         "early fusion: best_small's conv body + 68-landmark geometry in one network (1.57M params)",

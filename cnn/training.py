@@ -115,11 +115,14 @@ def steps_per_epoch(labels: np.ndarray, config: TrainConfig) -> int:
 
 
 def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig, *,
-                     seed: int, epoch: int, extra: np.ndarray | None = None) -> tf.data.Dataset:
+                     seed: int, epoch: int, extra: np.ndarray | None = None,
+                     teacher: Callable | None = None) -> tf.data.Dataset:
     """Batches ``(pixels float32 (B,48,48,1) in 0..255, one-hot labels, loss weights)``.
 
     With ``extra`` (one feature vector per image, e.g. landmark geometry), the inputs are
-    ``(pixels, extra)``; augmentation changes only the pixels.
+    ``(pixels, extra)``; augmentation changes only the pixels. With ``teacher`` (augmented
+    pixels -> probabilities, see ``teacher_forward``), the targets blend the one-hot labels
+    with its tempered probabilities on the very batch the student sees (``config.teacher_*``).
     """
     index, is_copy = epoch_plan(labels, config, seed, epoch)
     weights = class_weights(labels, config)[labels[index]]
@@ -135,7 +138,11 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
             batch_seed = tf.stack([tf.constant(seed, tf.int64),
                                    tf.constant(epoch, tf.int64) * 1_000_003 + batch_number])
             x = augment_batch(x, batch_seed, config.augmentation, config.oversample_augmentation, copy)
-        return (x if extra is None else (x, e)), tf.one_hot(y, N_CLASSES), w
+        target = tf.one_hot(y, N_CLASSES)
+        if teacher is not None:
+            soft = tf.nn.softmax(tf.math.log(tf.maximum(teacher(x), 1e-12)) / config.teacher_temperature)
+            target = (1.0 - config.teacher_weight) * target + config.teacher_weight * soft
+        return (x if extra is None else (x, e)), target, w
 
     return (ds.enumerate()
             .map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -196,6 +203,17 @@ def compile_model(model: keras.Model, config: TrainConfig, steps: int) -> None:
     model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
                   metrics=["accuracy"], jit_compile=jit)
+
+
+def teacher_forward(model: keras.Model, tta_flip: bool = False) -> Callable:
+    """A pixel model as a teacher: ``x (B,48,48,1) float 0..255 -> (B,7)`` probabilities, with
+    the mirror image's average when it predicts so; for ``training_dataset(teacher=...)``."""
+
+    def forward(x):
+        p = model(x, training=False)
+        return (p + model(tf.reverse(x, axis=[2]), training=False)) / 2.0 if tta_flip else p
+
+    return forward
 
 
 def make_predictor(model: keras.Model, tta_flip: bool = False, batch_size: int = 256):
@@ -259,23 +277,27 @@ class TrainResult:
 def train(build: Callable[[], keras.Model], config: TrainConfig,
           train_data: tuple[np.ndarray, np.ndarray], val_data: tuple[np.ndarray, np.ndarray], *,
           seed: int, work_dir: Path, curves_dir: Path | None = None, identity: dict | None = None,
-          name: str = "cnn", log: Log | None = None) -> TrainResult:
+          name: str = "cnn", log: Log | None = None, teacher: Callable | None = None) -> TrainResult:
     """Train ``build()`` on ``train_data``, select the epoch on ``val_data``; resumable.
 
     ``work_dir`` holds the checkpoints; a later call with the same folder continues where the
     last complete epoch left off (with more epochs or minutes, it trains further). Learning
     curves go to ``curves_dir`` (default: ``work_dir``). ``identity`` (anything JSON, e.g. a
     data fingerprint) is stored and must match on resume, with the config and the seed.
+    ``teacher``: the distillation teacher's forward pass (``teacher_forward``) when
+    ``config.teacher`` names one; ``identity`` should then name the teacher's run.
     """
+    if (teacher is None) != (config.teacher is None):
+        raise ValueError("pass the teacher's forward pass exactly when the config names a teacher")
     work_dir = Path(work_dir)
     with exclusive_folder(work_dir, f"training {name}, seed {seed}"):
         return _train(build, config, train_data, val_data, seed=seed, work_dir=work_dir,
                       curves_dir=Path(curves_dir or work_dir), identity=identity, name=name,
-                      log=log or _stderr)
+                      log=log or _stderr, teacher=teacher)
 
 
 def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_dir: Path,
-           curves_dir: Path, identity, name: str, log: Log) -> TrainResult:
+           curves_dir: Path, identity, name: str, log: Log, teacher: Callable | None) -> TrainResult:
     images, labels, *train_extra = train_data  # a third element: features beside the pixels
     val_images, val_labels, *val_extra = val_data
     train_extra, val_extra = (train_extra or [None])[0], (val_extra or [None])[0]
@@ -305,7 +327,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
         reset_random_layers(model, seed, epoch)
         with CpuMeter() as meter:
             fitted = model.fit(training_dataset(images, labels, config, seed=seed, epoch=epoch,
-                                                extra=train_extra),
+                                                extra=train_extra, teacher=teacher),
                                epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=0).history
             val_loss, val_acc = scores(predict(val_images, val_extra), val_labels)
         seconds = meter.wall_seconds

@@ -115,7 +115,7 @@ MethodFactory = Callable[[int], Method]
 _REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
 #: modules whose import registers methods; a branch that is not installed yet is skipped
 _PROVIDERS = ("experiments.methods.reference", "baselines.methods", "cnn.methods", "cnn.hybrid",
-              "experiments.methods.fusion")
+              "cnn.distill", "experiments.methods.fusion")
 
 
 def register(name: str, description: str) -> Callable[[MethodFactory], MethodFactory]:

@@ -102,7 +102,7 @@ def test_selection_never_looks_at_privatetest(tmp_path, monkeypatch):
                             _synthetic(flip_private=flip), method)
         chosen.append(json.loads((folder / "manifest.json").read_text())["selection"])
     assert chosen[0] == chosen[1]
-    assert list(chosen[0]["components"].values()) == [{"run": None, "model": "fitted by the fusion run"}] * 2
+    assert list(chosen[0]["components"].values()) == [{"run": None, "model": "fitted by this run"}] * 2
     assert 0.0 < chosen[0]["cnn_weight"] < 1.0
 
 
@@ -189,7 +189,7 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
                        LateFusion("thesis_tiny", "hog-linear_svm"))
     components = json.loads((again / "manifest.json").read_text())["selection"]["components"]
     assert components["classical"] == {"run": str(component_runs["hog-linear_svm"]),
-                                       "model": "fitted by the fusion run"}
+                                       "model": "fitted by this run"}
     assert components["cnn"]["run"] == str(component_runs["thesis_tiny"])  # resumed checkpoint
 
 

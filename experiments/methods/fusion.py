@@ -24,7 +24,7 @@ import numpy as np
 from experiments.core.data import FerData
 from experiments.core.errors import read_json
 from experiments.core.runs import fer_runs
-from experiments.method import Method, make_method, register
+from experiments.method import Method, register
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
 WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
@@ -117,40 +117,20 @@ class LateFusion(Method):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, train: FerData, val: FerData) -> LateFusion:
+        from experiments.tools.models import fitted_for_seed
+
         names = self.resolved()
         self.cnn_name, self.classical_name = names["cnn"], names["classical"]
         self.classifier = f"late fusion ({self.cnn_name} + {self.classical_name})"
         proba = {}
         for role, name in names.items():
-            self.components_[role], self.sources_[role], proba[role] = self._component(name, train, val)
+            self.components_[role], self.sources_[role], proba[role] = fitted_for_seed(
+                name, self.seed, self.results_dir, train, val)
             self.temperatures_[role] = choose_temperature(proba[role], val.labels)
         self.weight_, self.scores_ = choose_weight(
             temper(proba["cnn"], self.temperatures_["cnn"]),
             temper(proba["classical"], self.temperatures_["classical"]), val.labels)
         return self
-
-    def _component(self, name: str, train: FerData, val: FerData) -> tuple[Method, dict, np.ndarray]:
-        """The fitted component: its run's model (kept by the run, else shipped) when that run
-        matches the data, else fitted."""
-        from experiments.tools.models import SHIPPED, load_method, shipped_run_id
-
-        runs = fer_runs(self.results_dir, name, seed=self.seed)
-        models = [(run, run / "model", "loaded from the run")
-                  for run in reversed(runs) if (run / "model").is_dir()]
-        shipped = shipped_run_id(name, self.results_dir)
-        models += [(run, self.results_dir / SHIPPED / name, f"loaded from the shipped {SHIPPED}/{name}")
-                   for run in runs if run.name == shipped]
-        for run, folder, how in models:
-            method = load_method(folder)
-            proba = method.predict_proba(val.images)
-            if _same_publictest(run, proba, val.labels):
-                return method, {"run": str(run), "model": how}, proba
-        method = make_method(name, self.seed).fit(train, val)
-        proba = method.predict_proba(val.images)
-        # the run this refit repeats (its model is not on this machine), when it gives the same
-        # PublicTest accuracy
-        same = [run for run in runs if _same_publictest(run, proba, val.labels)]
-        return method, {"run": str(same[-1]) if same else None, "model": "fitted by the fusion run"}, proba
 
     # ------------------------------------------------------------------ prediction
 
@@ -231,12 +211,6 @@ def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
                                f"run {reference['run']} it fused; restore it (git checkout -- {folder}) "
                                f"or run {directory.name} again and ship it")
     return load_method(folder)
-
-
-def _same_publictest(run: Path, proba: np.ndarray, labels: np.ndarray) -> bool:
-    """Does ``proba`` give exactly the PublicTest accuracy that ``run`` recorded?"""
-    recorded = read_json(run / "metrics.json")["splits"]["PublicTest"]["accuracy"]
-    return abs(float(np.mean(proba.argmax(1) == labels)) - recorded) < 1e-9
 
 
 def _late_fusion(seed: int) -> LateFusion:

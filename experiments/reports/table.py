@@ -368,8 +368,11 @@ def to_markdown(frame: pd.DataFrame, selection: Selection | None = None) -> str:
         "system, under its own protocol (see `claims.md`). "
         f"{recall_key}. Train: training wall time (mean over seeds); † marks a row where other "
         f"work used more than {CONTENDED_SHARE:.0%} of the machine during some seed's training, "
-        "so its wall time overstates the method's. Train CPU: CPU time of the training process "
-        "and its workers (user + system, all threads; '-' for runs made before it was recorded). "
+        "so its wall time overstates the method's; a late fusion's Train is only its own (choosing "
+        "temperatures and weight): its components' training is in their own rows, as a distilled "
+        "student's teacher's is. Train CPU: CPU "
+        "time of the training process and its workers (user + system, all threads; '-' for runs "
+        "made before it was recorded). "
         "ms/img: inference per image in a batch of 256 and for a single image (classical rows "
         "include feature extraction). FLOPs: multiply-adds x 2 per prediction (test-time flip counted). "
         f"{ABSENT}: the class has no images in that data set (macro-F1 is over the classes present).",

@@ -13,12 +13,15 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from experiments.core import atomic
 from experiments.core.cost import size_on_disk
+from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError, UsageError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.runs import fer_runs
-from experiments.method import Method, UnknownMethodError, available_methods
+from experiments.method import Method, UnknownMethodError, available_methods, make_method
 from experiments.methods.fusion import FUSION_FILE, ROLES, SHIPPED_COMPONENTS
 
 SHIPPED = "models"
@@ -110,6 +113,39 @@ def _restore_hint(folder: Path) -> str:
 def load_trained(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Method:
     """The fitted method ``name``, ready for ``predict_proba``."""
     return load_method(find_model(name, results_dir))
+
+
+def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerData,
+                    val: FerData) -> tuple[Method, dict, np.ndarray]:
+    """``name`` fitted with ``seed``, for a method built on it (a fusion's component, a
+    student's teacher): the model of its run of that seed (kept by the run, else shipped) when
+    it gives that run's PublicTest accuracy on ``val``; otherwise fitted here (a CNN resumes
+    from its checkpoints). Also where it came from (for the manifest) and its PublicTest
+    probabilities."""
+    results_dir = Path(results_dir)
+    runs = fer_runs(results_dir, name, seed=seed)
+    models = [(run, run / "model", "loaded from the run")
+              for run in reversed(runs) if (run / "model").is_dir()]
+    shipped = shipped_run_id(name, results_dir)
+    models += [(run, results_dir / SHIPPED / name, f"loaded from the shipped {SHIPPED}/{name}")
+               for run in runs if run.name == shipped]
+    for run, folder, how in models:
+        method = load_method(folder)
+        proba = method.predict_proba(val.images)
+        if _same_publictest(run, proba, val.labels):
+            return method, {"run": str(run), "model": how}, proba
+    method = make_method(name, seed).fit(train, val)
+    proba = method.predict_proba(val.images)
+    # the run this refit repeats (its model is not on this machine), when it gives the same
+    # PublicTest accuracy
+    same = [run for run in runs if _same_publictest(run, proba, val.labels)]
+    return method, {"run": str(same[-1]) if same else None, "model": "fitted by this run"}, proba
+
+
+def _same_publictest(run: Path, proba: np.ndarray, labels: np.ndarray) -> bool:
+    """Does ``proba`` give exactly the PublicTest accuracy that ``run`` recorded?"""
+    recorded = read_json(run / "metrics.json")["splits"]["PublicTest"]["accuracy"]
+    return abs(float(np.mean(proba.argmax(1) == labels)) - recorded) < 1e-9
 
 
 def shipped_models(results_dir: str | Path = DEFAULT_RESULTS) -> dict[str, dict]:
