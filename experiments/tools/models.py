@@ -134,6 +134,8 @@ def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerDat
         proba = method.predict_proba(val.images)
         if _same_publictest(run, proba, val.labels):
             return method, {"run": str(run), "model": how}, proba
+    print(f"{name} seed {seed}: no model of its run at hand (run or shipped); fitting it here",
+          file=sys.stderr)
     method = make_method(name, seed).fit(train, val)
     proba = method.predict_proba(val.images)
     # the run this refit repeats (its model is not on this machine), when it gives the same
