@@ -117,26 +117,21 @@ ABLATION_CHECK = @test -z "$(BALANCE)$(MINUTES)$(if $(QUICK),,$(EPOCHS))" -o "$(
 	{ echo "BALANCE=, EPOCHS= and MINUTES= change the recipe: add RESULTS=results/ablations" >&2; exit 2; }
 SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception ua_c nn_model2  # cheapest first
 
+# the CNNs $(1), each with every seed of SEEDS: one grid on the cluster with CLUSTER=, else one
+# run after the other here; finished runs are skipped either way
+train_cnns = $(if $(CLUSTER),$(CNN_ENV) $(GRID) $(1) --seeds $(SEEDS),set -e; \
+	for seed in $(SEEDS); do for m in $(1); do \
+	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	done; done)
+
 cnn: setup
 	$(ABLATION_CHECK)
-ifneq ($(CLUSTER),)
-	$(CNN_ENV) $(GRID) $(MODEL) --seeds $(SEEDS)
-else
-	@set -e; for seed in $(SEEDS); do \
-	  $(CNN_ENV) $(FER) run $(MODEL) $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
-	done
-endif
+	@$(call train_cnns,$(MODEL))
 	$(FER) table --results $(RESULTS)
 
 cnns: setup
 	$(ABLATION_CHECK)
-ifneq ($(CLUSTER),)
-	$(CNN_ENV) $(GRID) $(SOURCE_CNNS) --seeds $(SEEDS)
-else
-	@set -e; for seed in $(SEEDS); do for m in $(SOURCE_CNNS); do \
-	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
-	done; done
-endif
+	@$(call train_cnns,$(SOURCE_CNNS))
 	$(FER) table --results $(RESULTS)
 
 # landmarks and CNN together: the late fusion of the best CNN and the best classical method (by
