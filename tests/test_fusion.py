@@ -121,7 +121,7 @@ def test_best_components_are_chosen_on_publictest(tmp_path):
         fusion.best_of_branch("fusion", tmp_path)
 
 
-def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypatch):
+def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypatch, capsys):
     """thesis_tiny (1 epoch) and a linear SVM on HOG: trained as runs first, then the fusion
     reuses their models, writes a run, and its saved model predicts the same after loading."""
     monkeypatch.setenv("FER_CNN_EPOCHS", "1")
@@ -153,10 +153,12 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     # shipped, it refers to its components' shipped models (shipped with it) and predicts the same
     import shutil
 
+    from experiments.cli import main
     from experiments.core.errors import CorruptFileError
-    from experiments.tools.models import ship
 
-    shipped = ship("late_fusion", tmp_path)
+    assert main(["ship", "late_fusion", "--results", str(tmp_path)]) == 0
+    assert "uses thesis_tiny/, uses hog-linear_svm/" in capsys.readouterr().out
+    shipped = tmp_path / "models" / "late_fusion"
     meta = json.loads((shipped / "shipped.json").read_text())
     assert set(meta["files"]) == {"fusion.json"}
     assert meta["uses"] == {"cnn": "thesis_tiny", "classical": "hog-linear_svm"}
