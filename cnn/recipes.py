@@ -150,8 +150,9 @@ _INFOS = (
         "this project",
         # best_small_fast's recipe; each target is half the one-hot label, half best_small's
         # (same seed, with its flip average) probabilities at temperature 2 on the same augmented
-        # image: conventional distillation settings, not tuned. Meant to close best_small_fast's
-        # accuracy gap at its speed (cnn.distill).
+        # image (the recipe's label smoothing 0.1 then applies to that blend): conventional
+        # distillation settings, not tuned. Meant to close best_small_fast's accuracy gap at its
+        # speed (cnn.distill).
         BEST_SMALL.with_overrides(tta_flip=False, teacher="best_small", teacher_weight=0.5,
                                   teacher_temperature=2.0),
     ),
