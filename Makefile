@@ -163,9 +163,10 @@ latency: setup
 flip: setup
 	$(FER) flip $(MODEL) $(DATA_ARG) --results $(RESULTS)
 
-# trained models small enough to commit (<= 8 MB each; a fusion refers to its shipped
-# components): see results/models/README.md
-SHIP ?= best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp late_fusion_mlp
+# trained models small enough to commit (<= 8 MB each): see results/models/README.md. A fusion
+# refers to its components' shipped folders and ships them with it, so it comes first here:
+# a component is never re-shipped from another run under a shipped fusion that uses it
+SHIP ?= late_fusion_mlp best_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp
 ship: setup
 	$(FER) ship $(SHIP) --results $(RESULTS)
 

@@ -154,7 +154,8 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     import shutil
 
     from experiments.cli import main
-    from experiments.core.errors import CorruptFileError
+    from experiments.core.errors import CorruptFileError, UsageError
+    from experiments.tools.models import ship
 
     assert main(["ship", "late_fusion", "--results", str(tmp_path)]) == 0
     assert "uses thesis_tiny/, uses hog-linear_svm/" in capsys.readouterr().out
@@ -166,6 +167,13 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
         assert json.loads((tmp_path / "models" / name / "shipped.json").read_text())["run"] == \
             f"runs/{name}/{component_runs[name].name}"
     np.testing.assert_allclose(load_method(shipped).predict_proba(test.images), proba)
+    # a newer thesis_tiny run is not shipped over the one the shipped fusion refers to
+    newer = component_runs["thesis_tiny"].with_name("29991231T000000000-seed0")
+    shutil.copytree(component_runs["thesis_tiny"], newer)
+    fused = component_runs["thesis_tiny"].name
+    with pytest.raises(UsageError, match=f"late_fusion refers to thesis_tiny's run {fused}; shipping"):
+        ship("thesis_tiny", tmp_path)
+    shutil.rmtree(newer)
 
     # without the runs' models (a fresh clone: they are git-ignored) a fusion loads the shipped ones
     for run in component_runs.values():

@@ -173,13 +173,15 @@ def default_model(results_dir: str | Path = DEFAULT_RESULTS) -> str:
 
 
 def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0,
-         run: Path | None = None) -> Path:
+         run: Path | None = None, *, for_fusion: str | None = None) -> Path:
     """Copy the model of ``run`` (default: the newest full-data run of ``name`` with one) to
     ``results/models/<name>/``.
 
     A late fusion ships as its ``fusion.json`` with references to its components' shipped
     models (shipped here first when they are not yet), so a fusion of two models that each fit
-    the limit ships too; a component that the fusion run fitted itself is copied into it.
+    the limit ships too; a component that the fusion run fitted itself is copied into it. A
+    model that a shipped fusion (other than ``for_fusion``, the one being shipped) refers to is
+    not replaced by another run's: that would break the fusion.
     """
     check_known(name)
     results_dir = Path(results_dir)
@@ -189,16 +191,20 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
             raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
                                   f"{train_command(name)}")
         run = runs[-1]
+    _check_no_fusion_breaks(name, run.name, results_dir, for_fusion)
     source = run / "model"
     references: dict[str, dict] = {}
+    components: list[tuple[str, Path]] = []  # (method, run) to ship first, for a fusion
     if (source / FUSION_FILE).exists():
-        files, references = _fusion_parts(name, run, results_dir, max_mb)
+        files, references, components = _fusion_parts(name, run, results_dir)
     else:
         files = sorted(p for p in source.rglob("*") if p.is_file())
-    size = size_on_disk(files)
-    if size > max_mb * 1024**2:
-        raise UsageError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
-                         "allowed for committed models (--max-mb)")
+    size = _size_within(name, files, max_mb)
+    for component, component_run in components:  # every check before anything is replaced
+        _check_no_fusion_breaks(component, component_run.name, results_dir, name)
+        _size_within(component, [p for p in (component_run / "model").rglob("*") if p.is_file()], max_mb)
+    for component, component_run in components:
+        ship(component, results_dir, max_mb, run=component_run, for_fusion=name)
     metrics = read_json(run / "metrics.json")
     target = results_dir / SHIPPED / name
     staging = target.with_name(f".{name}.partial")
@@ -225,19 +231,41 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     return target
 
 
+def _size_within(name: str, files: list[Path], max_mb: float) -> int:
+    """The bytes of ``name``'s model ``files``; more than ``max_mb`` is refused."""
+    size = size_on_disk(files)
+    if size > max_mb * 1024**2:
+        raise UsageError(f"{name}'s model is {size / 1024**2:.1f} MB, above the {max_mb:g} MB "
+                         "allowed for committed models (--max-mb)")
+    return size
+
+
+def _check_no_fusion_breaks(name: str, run_id: str, results_dir: Path, for_fusion: str | None) -> None:
+    """Refuse to replace the shipped ``name`` by run ``run_id`` while a shipped fusion refers to
+    the run shipped now."""
+    shipped = shipped_run_id(name, results_dir)
+    if shipped is None or shipped == run_id:
+        return
+    for fusion, meta in shipped_models(results_dir).items():
+        if fusion != for_fusion and name in meta.get("uses", {}).values():
+            raise UsageError(f"{results_dir / SHIPPED / fusion} refers to {name}'s run {shipped}; "
+                             f"shipping {name}'s run {run_id} would break it: ship {fusion} from a "
+                             f"fusion run on {run_id} first (make fusion, then ship {fusion})")
+
+
 def shipped_run_id(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> str | None:
     """The run id (e.g. ``20261128T195823670-seed0``) whose model is shipped as ``name``."""
     meta = Path(results_dir) / SHIPPED / name / SHIPPED_META
     return Path(read_json(meta, _restore_hint(meta.parent))["run"]).name if meta.exists() else None
 
 
-def _fusion_parts(name: str, run: Path, results_dir: Path, max_mb: float) -> tuple[list[Path], dict]:
-    """What shipping the fusion ``run`` copies, and its references to shipped components (which
-    are shipped here when their own run's model is at hand)."""
+def _fusion_parts(name: str, run: Path, results_dir: Path) -> tuple[list[Path], dict, list[tuple[str, Path]]]:
+    """What shipping the fusion ``run`` copies, its references to shipped components, and the
+    components' runs to ship first (those not shipped yet, or shipped from another run)."""
     source = run / "model"
     fused = read_json(source / FUSION_FILE)
     sources = read_json(run / "manifest.json").get("selection", {}).get("components", {})
-    files, references = [source / FUSION_FILE], {}
+    files, references, to_ship = [source / FUSION_FILE], {}, []
     for role in ROLES:
         component, own_run = fused[role], (sources.get(role) or {}).get("run")
         if own_run is None:  # fitted by the fusion run itself: its copy is the only one
@@ -245,19 +273,16 @@ def _fusion_parts(name: str, run: Path, results_dir: Path, max_mb: float) -> tup
             continue
         run_id = Path(own_run).name
         shipped = shipped_run_id(component, results_dir)
-        if shipped is not None and shipped != run_id:
-            raise UsageError(f"{results_dir / SHIPPED / component} is shipped from run {shipped}, but "
-                             f"{name} fused {component}'s run {run_id}; run the fusion again on the "
-                             f"shipped model (delete {run} first), then ship {name}")
-        if shipped is None:
+        if shipped != run_id:  # (re)ship the fused run's model, unless another fusion needs the old
             own_model = results_dir / "runs" / component / run_id / "model"
             if not own_model.is_dir():
+                now = f" ({results_dir / SHIPPED / component} holds run {shipped})" if shipped else ""
                 raise NotTrainedError(f"{name}'s {role} component ({component}, run {run_id}) has its "
-                                      "model neither on this machine nor shipped; run the fusion "
+                                      f"model neither on this machine nor shipped{now}; run the fusion "
                                       "again with the models at hand, then ship it")
-            ship(component, results_dir, max_mb, run=own_model.parent)
+            to_ship.append((component, own_model.parent))
         references[role] = {"folder": component, "run": run_id}
-    return files, references
+    return files, references, to_ship
 
 
 def write_index(results_dir: str | Path = DEFAULT_RESULTS) -> Path:
