@@ -167,12 +167,18 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
         assert json.loads((tmp_path / "models" / name / "shipped.json").read_text())["run"] == \
             f"runs/{name}/{component_runs[name].name}"
     np.testing.assert_allclose(load_method(shipped).predict_proba(test.images), proba)
-    # a newer thesis_tiny run is not shipped over the one the shipped fusion refers to
+    # a newer thesis_tiny run (as good on PublicTest) is not shipped over the one the shipped
+    # fusion refers to: shipping thesis_tiny keeps it, and shipping that run is refused
     newer = component_runs["thesis_tiny"].with_name("29991231T000000000-seed0")
     shutil.copytree(component_runs["thesis_tiny"], newer)
     fused = component_runs["thesis_tiny"].name
+    assert main(["ship", "thesis_tiny", "--results", str(tmp_path)]) == 0
+    assert f"thesis_tiny: kept as shipped (run {fused}), which the shipped late_fusion refers to" \
+        in capsys.readouterr().err
+    assert json.loads((tmp_path / "models" / "thesis_tiny" / "shipped.json").read_text())["run"] == \
+        f"runs/thesis_tiny/{fused}"
     with pytest.raises(UsageError, match=f"late_fusion refers to thesis_tiny's run {fused}; shipping"):
-        ship("thesis_tiny", tmp_path)
+        ship("thesis_tiny", tmp_path, run=newer)
     shutil.rmtree(newer)
 
     # without the runs' models (a fresh clone: they are git-ignored) a fusion loads the shipped ones

@@ -120,6 +120,29 @@ def test_ship_and_load(results):
     assert proba.shape == (2, 7)
 
 
+def test_the_best_publictest_run_is_loaded_and_shipped_not_the_newest(results):
+    """Of several seeds' runs, the one chosen on PublicTest (never PrivateTest), newest of equals."""
+    import shutil
+
+    first = next(p for p in (results / "runs" / "majority").iterdir() if not p.name.startswith("."))
+
+    def copy(run_id: str, publictest: float, privatetest: float):
+        run = shutil.copytree(first, first.with_name(run_id))
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["splits"]["PublicTest"]["accuracy"] = publictest
+        metrics["splits"]["PrivateTest"]["accuracy"] = privatetest
+        (run / "metrics.json").write_text(json.dumps(metrics))
+        return run
+
+    best = copy("29990101T000000000-seed1", 0.9, 0.1)
+    copy("29990101T000000001-seed2", 0.5, 0.9)  # newest, best on PrivateTest: not chosen
+    assert find_model("majority", results) == best / "model"
+    assert json.loads((ship("majority", results) / "shipped.json").read_text())["run"] == \
+        f"runs/majority/{best.name}"
+    tie = copy("29990101T000000002-seed3", 0.9, 0.2)
+    assert find_model("majority", results) == tie / "model"
+
+
 def test_class_folder_synonyms():
     assert [canonical_class(n) for n in ("Anger", "HAPPINESS", "sadness", "Surprised", "neutrality",
                                          "fearful", "disgusted", "3_happy", "contempt")] == \

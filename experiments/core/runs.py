@@ -28,3 +28,14 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
                 and (seed is None or metrics.get("seed") == seed)):
             runs.append(folder)
     return runs
+
+
+def best_by_publictest(runs: list[Path]) -> Path:
+    """The run with the best PublicTest accuracy (the newest of equals): the protocol's choice
+    among seeds, never PrivateTest."""
+    def publictest(ranked: tuple[int, Path]) -> tuple[float, int]:
+        index, run = ranked
+        metrics = read_json(run / "metrics.json", f"delete the run folder {run} or restore it")
+        return metrics["splits"]["PublicTest"]["accuracy"], index
+
+    return max(enumerate(runs), key=publictest)[1]

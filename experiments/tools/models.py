@@ -4,7 +4,8 @@ A run keeps its fitted model in ``results/runs/<method>/<run-id>/model/`` (not c
 too large for some methods). ``ship`` copies one run's model to
 ``results/models/<method>/`` (committed), with ``shipped.json`` naming the run, its
 PublicTest and PrivateTest accuracy and the size, so users can predict without training.
-Loading prefers the newest local run's model and falls back to the shipped one.
+Of several runs (seeds), the one with the best PublicTest accuracy is loaded and shipped;
+loading prefers a local run's model and falls back to the shipped one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from experiments.core.cost import size_on_disk
 from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError, UsageError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
-from experiments.core.runs import fer_runs
+from experiments.core.runs import best_by_publictest, fer_runs
 from experiments.method import Method, UnknownMethodError, available_methods, make_method
 from experiments.methods.fusion import FUSION_FILE, ROLES, SHIPPED_COMPONENTS
 
@@ -46,13 +47,13 @@ def check_known(name: str) -> None:
 
 
 def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
-    """The folder holding ``name``'s model: the newest full-data run's, else the shipped one,
-    else the newest subset run's (with a warning)."""
+    """The folder holding ``name``'s model: the full-data run's with the best PublicTest
+    accuracy, else the shipped one, else the newest subset run's (with a warning)."""
     check_known(name)
     results_dir = Path(results_dir)
     runs = fer_runs(results_dir, name, with_model=True)
     if runs:
-        return runs[-1] / "model"
+        return best_by_publictest(runs) / "model"
     shipped = results_dir / SHIPPED / name
     if (shipped / SHIPPED_META).exists():
         return shipped
@@ -174,8 +175,9 @@ def default_model(results_dir: str | Path = DEFAULT_RESULTS) -> str:
 
 def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0,
          run: Path | None = None, *, for_fusion: str | None = None) -> Path:
-    """Copy the model of ``run`` (default: the newest full-data run of ``name`` with one) to
-    ``results/models/<name>/``.
+    """Copy the model of ``run`` to ``results/models/<name>/``. By default ``run`` is the
+    full-data run of ``name`` with the best PublicTest accuracy, unless a shipped fusion refers
+    to the shipped ``name``: then that stays (said on stderr), so the fusion keeps working.
 
     A late fusion ships as its ``fusion.json`` with references to its components' shipped
     models (shipped here first when they are not yet), so a fusion of two models that each fit
@@ -186,11 +188,16 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     check_known(name)
     results_dir = Path(results_dir)
     if run is None:
+        user = _fusion_using(name, results_dir, for_fusion)
+        if user is not None:
+            print(f"{name}: kept as shipped (run {shipped_run_id(name, results_dir)}), which the "
+                  f"shipped {user} refers to", file=sys.stderr)
+            return results_dir / SHIPPED / name
         runs = fer_runs(results_dir, name, with_model=True)
         if not runs:
             raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
                                   f"{train_command(name)}")
-        run = runs[-1]
+        run = best_by_publictest(runs)
     _check_no_fusion_breaks(name, run.name, results_dir, for_fusion)
     source = run / "model"
     references: dict[str, dict] = {}
@@ -246,11 +253,19 @@ def _check_no_fusion_breaks(name: str, run_id: str, results_dir: Path, for_fusio
     shipped = shipped_run_id(name, results_dir)
     if shipped is None or shipped == run_id:
         return
+    fusion = _fusion_using(name, results_dir, for_fusion)
+    if fusion is not None:
+        raise UsageError(f"{results_dir / SHIPPED / fusion} refers to {name}'s run {shipped}; "
+                         f"shipping {name}'s run {run_id} would break it: ship {fusion} from a "
+                         f"fusion run on {run_id} first (make fusion, then ship {fusion})")
+
+
+def _fusion_using(name: str, results_dir: Path, other_than: str | None) -> str | None:
+    """A shipped fusion (other than ``other_than``) that refers to the shipped ``name``."""
     for fusion, meta in shipped_models(results_dir).items():
-        if fusion != for_fusion and name in meta.get("uses", {}).values():
-            raise UsageError(f"{results_dir / SHIPPED / fusion} refers to {name}'s run {shipped}; "
-                             f"shipping {name}'s run {run_id} would break it: ship {fusion} from a "
-                             f"fusion run on {run_id} first (make fusion, then ship {fusion})")
+        if fusion != other_than and name in meta.get("uses", {}).values():
+            return fusion
+    return None
 
 
 def shipped_run_id(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> str | None:
