@@ -12,29 +12,31 @@ from sklearn.dummy import DummyClassifier
 from experiments.tools import latency
 
 
-def _saved_run(results, seed: int, dataset: str = "FER2013") -> None:
+def _saved_run(results, seed: int, dataset: str = "FER2013", run_key: dict | None = None) -> None:
     folder = results / "runs" / "majority" / f"2026010{seed}T000000000-seed{seed}"
     (folder / "model").mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"dataset": dataset, "seed": seed}))
+    (folder / "manifest.json").write_text(json.dumps({"run_key": run_key or {}}))
     model = DummyClassifier(strategy="prior").fit(np.zeros((7, 1)), np.arange(7))
     joblib.dump(model, folder / "model" / "model.joblib")
 
 
 def test_every_seed_is_timed_and_written(tmp_path):
-    for seed in (0, 1):
+    _saved_run(tmp_path, 0, run_key={"train": {"epochs": 3}})  # an older recipe's run: not timed
+    for seed in (1, 2):
         _saved_run(tmp_path, seed)
-    _saved_run(tmp_path, 2, dataset="JAFFE")  # another data set's evaluation: not a FER2013 model
+    _saved_run(tmp_path, 3, dataset="JAFFE")  # another data set's evaluation: not a FER2013 model
     images = np.zeros((300, 48, 48), np.uint8)
     lines = []
     records = latency.measure(["majority"], images, tmp_path, batch=256, repeats=4,
                               single_repeats=3, progress=lines.append)
-    assert [(r["method"], r["seed"], r["repeats"]) for r in records] == [("majority", 0, 4),
-                                                                         ("majority", 1, 4)]
+    assert [(r["method"], r["seed"], r["repeats"]) for r in records] == [("majority", 1, 4),
+                                                                         ("majority", 2, 4)]
     for r in records:
         assert 0 < r["ms_per_image_batch_min"] <= r["ms_per_image_batch_q25"] \
             <= r["ms_per_image_batch_median"] <= r["ms_per_image_batch_q75"]
         assert r["ms_single_image_median"] > 0
-    assert len(lines) == 2 and lines[0].startswith("majority seed 0: ")
+    assert len(lines) == 2 and lines[0].startswith("majority seed 1: ")
     paths = latency.write(records, tmp_path, "make latency")
     saved = json.loads(paths[0].read_text())
     assert saved["records"] == records and "cpu" in saved

@@ -121,7 +121,8 @@ def test_ship_and_load(results):
 
 
 def test_the_best_publictest_run_is_loaded_and_shipped_not_the_newest(results):
-    """Of several seeds' runs, the one chosen on PublicTest (never PrivateTest), newest of equals."""
+    """Of several seeds' runs with the method's current settings, the one chosen on PublicTest
+    (never PrivateTest), newest of equals."""
     import shutil
 
     first = next(p for p in (results / "runs" / "majority").iterdir() if not p.name.startswith("."))
@@ -140,6 +141,11 @@ def test_the_best_publictest_run_is_loaded_and_shipped_not_the_newest(results):
     assert json.loads((ship("majority", results) / "shipped.json").read_text())["run"] == \
         f"runs/majority/{best.name}"
     tie = copy("29990101T000000002-seed3", 0.9, 0.2)
+    assert find_model("majority", results) == tie / "model"
+    # an older recipe's run (another run_key) is not the method's model, however good
+    old = copy("20000101T000000000-seed0", 0.99, 0.99)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "run_key": {"train": {"epochs": 3}}}))
     assert find_model("majority", results) == tie / "model"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from experiments.core.errors import read_json
@@ -15,19 +16,29 @@ def run_folders(results_dir: str | Path, method: str = "*") -> list[Path]:
 
 
 def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = None,
-             subsets: bool = False, with_model: bool = False) -> list[Path]:
+             subsets: bool = False, with_model: bool = False, current: bool = False) -> list[Path]:
     """Finished FER2013 runs on the full data (or, with ``subsets``, on a per-class subset);
-    only those of ``seed`` and only those that kept their model when asked."""
+    only those of ``seed``, only those with their method's current settings (the ``run_key``
+    of its newest such run: an older recipe's runs are left out, as in the table) and only
+    those that kept their model, when asked."""
     runs = []
     for folder in run_folders(results_dir, method):
-        if with_model and not (folder / "model").is_dir():
-            continue
         metrics = read_json(folder / "metrics.json", f"delete the run folder {folder} or restore it")
         if (metrics.get("dataset", "FER2013") == "FER2013"
-                and bool(metrics.get("per_class_subset")) == subsets
-                and (seed is None or metrics.get("seed") == seed)):
-            runs.append(folder)
-    return runs
+                and bool(metrics.get("per_class_subset")) == subsets):
+            runs.append((folder, metrics.get("seed")))
+    if current:
+        keys = {folder: _run_key(folder) for folder, _ in runs}
+        newest = {folder.parent.name: key for folder, key in keys.items()}  # oldest first: last wins
+        runs = [(folder, s) for folder, s in runs if keys[folder] == newest[folder.parent.name]]
+    return [folder for folder, run_seed in runs
+            if (seed is None or run_seed == seed) and not (with_model and not (folder / "model").is_dir())]
+
+
+def _run_key(folder: Path) -> str:
+    """The run's settings that make it another run (``run_key`` in its manifest), comparable."""
+    manifest = read_json(folder / "manifest.json", f"delete the run folder {folder} or restore it")
+    return json.dumps(manifest.get("run_key") or {}, sort_keys=True, default=str)
 
 
 def best_by_publictest(runs: list[Path]) -> Path:

@@ -23,9 +23,10 @@ from experiments.tools.models import check_known, load_method
 
 
 def model_runs(name: str, results_dir: str | Path) -> list[Path]:
-    """Every full-data run of ``name`` that kept its model (one per seed), oldest first."""
+    """Every full-data run of ``name`` with its current settings that kept its model (one per
+    seed), oldest first."""
     check_known(name)
-    runs = fer_runs(results_dir, name, with_model=True)
+    runs = fer_runs(results_dir, name, with_model=True, current=True)
     if not runs:
         raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
                                 "its model; train it first")

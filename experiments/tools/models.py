@@ -48,10 +48,11 @@ def check_known(name: str) -> None:
 
 def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     """The folder holding ``name``'s model: the full-data run's with the best PublicTest
-    accuracy, else the shipped one, else the newest subset run's (with a warning)."""
+    accuracy (of those with the method's current settings), else the shipped one, else the
+    newest subset run's (with a warning)."""
     check_known(name)
     results_dir = Path(results_dir)
-    runs = fer_runs(results_dir, name, with_model=True)
+    runs = fer_runs(results_dir, name, with_model=True, current=True)
     if runs:
         return best_by_publictest(runs) / "model"
     shipped = results_dir / SHIPPED / name
@@ -176,7 +177,8 @@ def default_model(results_dir: str | Path = DEFAULT_RESULTS) -> str:
 def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8.0,
          run: Path | None = None, *, for_fusion: str | None = None) -> Path:
     """Copy the model of ``run`` to ``results/models/<name>/``. By default ``run`` is the
-    full-data run of ``name`` with the best PublicTest accuracy, unless a shipped fusion refers
+    full-data run of ``name`` with the best PublicTest accuracy (of those with its current
+    settings), unless a shipped fusion refers
     to the shipped ``name``: then that stays (said on stderr), so the fusion keeps working.
 
     A late fusion ships as its ``fusion.json`` with references to its components' shipped
@@ -193,10 +195,10 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
             print(f"{name}: kept as shipped (run {shipped_run_id(name, results_dir)}), which the "
                   f"shipped {user} refers to", file=sys.stderr)
             return results_dir / SHIPPED / name
-        runs = fer_runs(results_dir, name, with_model=True)
+        runs = fer_runs(results_dir, name, with_model=True, current=True)
         if not runs:
-            raise NotTrainedError(f"no full-data run of {name!r} with a model; train it with: "
-                                  f"{train_command(name)}")
+            raise NotTrainedError(f"no full-data run of {name!r} (current settings) with a model; "
+                                  f"train it with: {train_command(name)}")
         run = best_by_publictest(runs)
     _check_no_fusion_breaks(name, run.name, results_dir, for_fusion)
     source = run / "model"
