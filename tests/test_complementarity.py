@@ -85,6 +85,10 @@ def test_report_paragraph_is_written_from_the_numbers(runs):
     assert "agree on 50.0% of the images; at least one of them is right on 75.0%" in text
     assert "20 ms per face in a batch of 256 against 1 ms for the CNN alone (20x" in text
     assert "Its training" not in text  # the classical component has no row here
+    assert "The other fusions" not in text
+    hybrid = row("hybrid", "fusion", 0.68, 0.55, 15.0)
+    text = fusion_answer(pd.concat([frame, pd.DataFrame([hybrid])], ignore_index=True), None)
+    assert "The other fusions: `hybrid` (hybrid) 55.0% [95% CI 54.0-56.0], +5.0 points." in text
     photos = {**row("cnn", "cnn", 0.6, 0.5, 1.0), "dataset": "photos"}  # evaluated elsewhere: not it
     svm = row("svm", "classical", 0.6, 0.5, 10.0)
     frame = pd.concat([pd.DataFrame([photos]), frame, pd.DataFrame([svm])])

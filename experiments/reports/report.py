@@ -159,6 +159,13 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> 
         f"The best fusion, `{fusion['method']}` ({fusion['classifier']}), reaches {_accuracy(fusion)} "
         f"on PrivateTest against {_accuracy(cnn)} for the best landmark-free CNN, `{cnn['method']}`: "
         f"{100 * diff:+.1f} points (both chosen on PublicTest)."]
+    fer = frame[frame["dataset"] == "FER2013"]
+    others = fer[(fer["branch"] == "fusion") & (fer["method"] != fusion["method"])]
+    if not others.empty:
+        sentences.append("The other fusions: " + "; ".join(
+            f"`{row['method']}` ({row['classifier']}) {_accuracy(row)}, "
+            f"{100 * (row['accuracy'] - cnn['accuracy']):+.1f} points"
+            for _, row in others.sort_values("public_accuracy", ascending=False).iterrows()) + ".")
     rows = (complementarity if complementarity is not None else pd.DataFrame())
     rows = rows[rows["method"] == fusion["method"]] if not rows.empty else rows
     if not rows.empty:
@@ -170,7 +177,6 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> 
             f"The two components agree on {_pct(rows['agreement'].mean())} of the images; at least "
             f"one of them is right on {_pct(1 - rows['neither'].mean())}, the landmark pipeline alone "
             f"on {_pct(rows['only classical right'].mean())}.")
-        fer = frame[frame["dataset"] == "FER2013"]
         parts = [fer[fer["method"] == rows.iloc[0][role]] for role in ("cnn", "classical")]
         if all(not part.empty for part in parts):
             sentences.append(
