@@ -227,6 +227,10 @@ def test_default_detector_is_chosen_on_publictest(tmp_path):
     assert choose(rows) == {"detector": "dlib", "normalisation": "equalize", "correct_share": 0.59}
     rows[0]["accuracy_none"] = 0.7375  # 0.8 x 0.7375 = 0.59: a tie goes to the faster
     assert choose(rows)["detector"] == "haar"
+    rows[0]["accuracy_gamma"] = rows[0]["accuracy_equalize"] = 0.7375  # then no normalisation
+    assert choose(rows) == {"detector": "haar", "normalisation": "none", "correct_share": 0.59}
+    rows[0]["accuracy_none"] = 0.5
+    assert choose(rows)["normalisation"] == "gamma"  # of two that do something, the name decides
     assert chosen_pipeline(tmp_path) == {"detector": "dlib", "normalisation": "equalize"}
     (tmp_path / "detectors.json").write_text(json.dumps({"chosen": choose(rows)}))
     assert chosen_pipeline(tmp_path)["detector"] == "haar"
