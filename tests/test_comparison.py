@@ -10,6 +10,7 @@ import pytest
 from experiments.core.data import CLASSES
 from experiments.reports.claims import claims_frame, load_claims, primary_claims
 from experiments.reports.figures import pareto_front
+from experiments.reports.selection import latest_runs
 from experiments.reports.significance import (
     chosen_methods,
     mcnemar_exact,
@@ -17,7 +18,7 @@ from experiments.reports.significance import (
     significance_frame,
     significance_markdown,
 )
-from experiments.reports.table import comparison_frame, latest_runs
+from experiments.reports.table import comparison_frame
 
 
 def _run(method: str, seed: int, accuracy: float, run_id: str, branch: str = "cnn",

@@ -12,7 +12,8 @@ from experiments.core import atomic, harness
 from experiments.core.data import CLASSES, load_fer2013
 from experiments.core.harness import RunConfig, run_method
 from experiments.method import available_methods, make_method
-from experiments.reports.table import collect_runs, write_table
+from experiments.reports.selection import collect_runs
+from experiments.reports.table import write_table
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from experiments.core import errors
 from experiments.core.data import CLASSES, CacheWarning, DataError, load_fer2013
 from experiments.core.harness import OWNER_FILE, OWNER_LOCK, RunConfig, remove_stale_partials, run_method
 from experiments.core.metrics import classification_metrics
-from experiments.reports.table import select_runs
+from experiments.reports.selection import select_runs
 from experiments.tools.models import ship
 from tests.conftest import synthetic_arrays, write_csv, write_folder, zip_folder
 

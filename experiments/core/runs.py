@@ -38,7 +38,12 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
 def _run_key(folder: Path) -> str:
     """The run's settings that make it another run (``run_key`` in its manifest), comparable."""
     manifest = read_json(folder / "manifest.json", f"delete the run folder {folder} or restore it")
-    return json.dumps(manifest.get("run_key") or {}, sort_keys=True, default=str)
+    return settings_key(manifest.get("run_key") or {})
+
+
+def settings_key(run_key: dict) -> str:
+    """A ``run_key`` as one comparable string (two runs with equal keys share a table row)."""
+    return json.dumps(run_key, sort_keys=True, default=str)
 
 
 def best_by_publictest(runs: list[Path]) -> Path:

@@ -19,8 +19,9 @@ from experiments.core.data import CLASSES
 from experiments.core.errors import read_json
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
 from experiments.reports.figures import best_by_branch
+from experiments.reports.selection import collect_runs, latest_runs
 from experiments.reports.significance import significance_frame
-from experiments.reports.table import collect_runs, comparison_frame, format_seconds, latest_runs
+from experiments.reports.table import comparison_frame, format_seconds
 
 
 def _pct(x: float) -> str:

@@ -3,16 +3,14 @@
 A row only ever combines runs on the same data: the table is on one FER2013 source (checksum)
 and one subset (the full data when there are full-data runs; else the one most runs used),
 and of each method only the runs with its latest ``run_key`` (e.g. one CNN epoch budget)
-count. Runs left out for either reason are listed, with the reason, in ``comparison.md``.
+count (``selection``). Runs left out for either reason are listed, with the reason, in
+``comparison.md``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,155 +19,17 @@ import pandas as pd
 from experiments.core import atomic
 from experiments.core.compute import CONTENDED_SHARE
 from experiments.core.data import CLASSES
-from experiments.core.errors import CorruptFileError, read_json
 from experiments.core.plots import confusion_grid
-from experiments.core.runs import run_folders
 from experiments.reports.claims import claims_frame, claims_markdown, load_claims, primary_claims
 from experiments.reports.complementarity import write_complementarity
 from experiments.reports.figures import write_figures
+from experiments.reports.selection import Selection, collect_runs, describe_data, select_runs, test_split
 from experiments.reports.significance import significance_frame, significance_latex, significance_markdown
 
 BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2, "fusion": 3}
 RECALL_ABBREV = {c: c[:3].capitalize() for c in CLASSES}
 CONTENDED_MARK = " †"
 ABSENT = "–"  # a class without images in the test data: no recall
-REQUIRED = ("method", "run_id", "branch", "splits", "cost")
-
-
-def collect_runs(results_dir: str | Path) -> list[dict]:
-    """The ``metrics.json`` of every complete run (hidden, partial folders are skipped), with
-    its manifest's ``data`` (as ``manifest_data``) and ``run_key``.
-
-    A run folder whose JSON cannot be read raises ``CorruptFileError`` naming the file.
-    """
-    runs = []
-    for folder in run_folders(results_dir):
-        metrics_file = folder / "metrics.json"
-        if not (folder / "manifest.json").exists():
-            continue
-        fix = f"delete the run folder {folder} (or restore it) and run `make table` again"
-        run = read_json(metrics_file, fix)
-        missing = [key for key in REQUIRED if key not in run]
-        if missing or _test_split(run) not in run.get("splits", {}):
-            what = ", ".join(missing) or f"splits.{_test_split(run)}"
-            raise CorruptFileError(f"{metrics_file}: not a run's metrics (no {what}); {fix}")
-        manifest = read_json(folder / "manifest.json", fix)
-        run["manifest_data"] = manifest.get("data") or {}
-        run["run_key"] = manifest.get("run_key") or {}
-        run["path"] = str(folder)
-        runs.append(run)
-    return runs
-
-
-@dataclass
-class Selection:
-    """The runs a table shows, the data they share, and the runs left out with the reason."""
-
-    runs: list[dict]
-    data: tuple | None = None  # (checksum, per-class subset, subset seed) of the FER2013 rows
-    left_out: list[dict] = field(default_factory=list)  # {"run", "method", "seed", "reason"}
-
-
-def latest_runs(runs: list[dict]) -> list[dict]:
-    """The runs the table shows (``select_runs``): one per (method, dataset, seed)."""
-    return select_runs(runs).runs
-
-
-def select_runs(runs: list[dict]) -> Selection:
-    """One run per (method, dataset, seed), the most recent, among runs that may share a row.
-
-    FER2013 rows all use the table's data (``table_data``); of each method only the runs
-    with the ``run_key`` of its newest run count. Other data sets' rows (``evaluate``) are
-    kept as they are. The rest is left out, each with its reason.
-    """
-    fer = [run for run in runs if run.get("dataset", "FER2013") == "FER2013"]
-    data = table_data(fer)
-    left_out, usable = [], [run for run in runs if run.get("dataset", "FER2013") != "FER2013"]
-    for run in fer:
-        if data_key(run) != data:
-            left_out.append(_left_out(run, _data_reason(run, data, fer)))
-        else:
-            usable.append(run)
-    newest_key = {}
-    for run in sorted(usable, key=lambda r: r["run_id"]):
-        newest_key[(run["method"], run.get("dataset", "FER2013"))] = run.get("run_key") or {}
-    latest: dict[tuple, dict] = {}
-    for run in sorted(usable, key=lambda r: r["run_id"]):
-        key = newest_key[(run["method"], run.get("dataset", "FER2013"))]
-        if _canonical(run.get("run_key") or {}) != _canonical(key):
-            changed = _differences(run.get("run_key") or {}, key)
-            left_out.append(_left_out(run, f"other settings than the method's newest run ({changed})"))
-            continue
-        latest[(run["method"], run.get("dataset", "FER2013"), run.get("seed"))] = run
-    left_out.sort(key=lambda note: note["run"])
-    return Selection(list(latest.values()), data, left_out)
-
-
-def data_key(run: dict) -> tuple:
-    """``(source checksum, per-class subset, subset seed)`` of a FER2013 run."""
-    data = run.get("manifest_data") or {}
-    subset = data.get("per_class_subset", run.get("per_class_subset"))
-    return (data.get("checksum"), subset, None if subset is None else data.get("subset_seed", 0))
-
-
-def table_data(fer_runs: list[dict]) -> tuple | None:
-    """The data the FER2013 rows use: full data before any subset, then the data most runs
-    used, then the newest run's."""
-    if not fer_runs:
-        return None
-    counts = Counter(data_key(run) for run in fer_runs)
-    newest = {data_key(run): run["run_id"] for run in sorted(fer_runs, key=lambda r: r["run_id"])}
-    return max(counts, key=lambda key: (key[1] is None, counts[key], newest[key]))
-
-
-def describe_data(key: tuple | None, runs: list[dict] | None = None) -> str:
-    """``full data, source checksum 9f8d6aab67b2`` or ``subset of 5 images per class ...``."""
-    if key is None:
-        return "no FER2013 runs"
-    checksum, subset, seed = key
-    images = next((r["manifest_data"].get("n_images") for r in runs or []
-                   if data_key(r) == key and r.get("manifest_data", {}).get("n_images")), None)
-    what = ("full data" if subset is None
-            else f"stratified subset of {subset} images per class and split (seed {seed})")
-    size = f", {images:,} images" if images else ""
-    return f"{what}{size}, source checksum {str(checksum)[:12] if checksum else 'unknown'}"
-
-
-def _data_reason(run: dict, table: tuple, fer_runs: list[dict]) -> str:
-    checksum, subset, seed = data_key(run)
-    if checksum != table[0]:
-        return f"other data ({describe_data(data_key(run), fer_runs)}) than the table's"
-    if subset is None:
-        return "full data, while the table is on a subset (no full-data run of this data)"
-    return f"a stratified subset ({subset} images per class, seed {seed}), while the table is on " + \
-        ("the full data" if table[1] is None else f"{table[1]} per class, seed {table[2]}")
-
-
-def _left_out(run: dict, reason: str) -> dict:
-    return {"run": run["path"], "method": run["method"], "seed": run.get("seed"), "reason": reason}
-
-
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-def _differences(old: dict, new: dict, limit: int = 3) -> str:
-    """``train.epochs 3 vs 22`` for the first ``limit`` settings that differ."""
-    flat_old, flat_new = _flatten(old), _flatten(new)
-    keys = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k) != flat_new.get(k))
-    shown = [f"{k} {json.dumps(flat_old.get(k))} vs {json.dumps(flat_new.get(k))}" for k in keys[:limit]]
-    return "run_key " + ("; ".join(shown) if shown else "differs") + (" ..." if len(keys) > limit else "")
-
-
-def _flatten(value, prefix: str = "") -> dict:
-    if isinstance(value, dict) and value:
-        out = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip(".") or "(all)": value}
-
-
 def run_frame(runs: list[dict]) -> pd.DataFrame:
     """One row per run with accuracy, interval, macro-F1, per-class recall and cost."""
     rows = []
@@ -499,11 +359,7 @@ def write_significance(frame: pd.DataFrame, results_dir: Path) -> list[Path]:
 
 
 def _test_metrics(run: dict) -> dict:
-    return run["splits"][_test_split(run)]
-
-
-def _test_split(run: dict) -> str:
-    return run.get("test_split", "PrivateTest")
+    return run["splits"][test_split(run)]
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
