@@ -270,3 +270,23 @@ def test_cpu_time_and_contended_training_are_shown():
     assert shown.loc["busy", "Train CPU"] == "1.5 h" and shown.loc["busy", "Train"].endswith("†")
     assert shown.loc["old", "Train CPU"] == "-" and "†" not in shown.loc["old", "Train"]
     assert frame.set_index("method").loc["busy", "n_contended"] == 1
+
+
+def test_an_unchanged_figure_is_saved_byte_for_byte_again(tmp_path):
+    """Regenerating the results changes no figure file whose content did not change (a PDF
+    would otherwise carry its creation time)."""
+    import time
+
+    import matplotlib.pyplot as plt
+
+    from experiments.core.plots import save_figures
+
+    saved = []
+    for attempt in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([1, 3, 2])
+        paths = [tmp_path / f"{attempt}.pdf", tmp_path / f"{attempt}.png"]
+        save_figures(fig, paths)
+        saved.append([path.read_bytes() for path in paths])
+        time.sleep(1.1)  # the PDF's creation date has a resolution of one second
+    assert saved[0] == saved[1]

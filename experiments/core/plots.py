@@ -39,11 +39,13 @@ def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
 
 
 def save_figures(fig, paths: list[str | os.PathLike], dpi: int = 150) -> None:
-    """Save one figure in several formats (e.g. PNG and PDF), each atomically; then close."""
+    """Save one figure in several formats (e.g. PNG and PDF), each atomically; then close.
+    A PDF carries no creation date, so regenerating an unchanged figure changes no byte."""
     for path in paths:
         suffix = os.path.splitext(str(path))[1]
+        metadata = {"CreationDate": None} if suffix.lower() == ".pdf" else None
         with atomic_path(path, suffix=suffix) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=metadata)
     plt.close(fig)
 
 
