@@ -178,8 +178,8 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
          run: Path | None = None, *, for_fusion: str | None = None) -> Path:
     """Copy the model of ``run`` to ``results/models/<name>/``. By default ``run`` is the
     full-data run of ``name`` with the best PublicTest accuracy (of those with its current
-    settings), unless a shipped fusion refers
-    to the shipped ``name``: then that stays (said on stderr), so the fusion keeps working.
+    settings), unless a shipped fusion refers to the shipped ``name``: then that stays (said
+    on stderr), so the fusion keeps working.
 
     A late fusion ships as its ``fusion.json`` with references to its components' shipped
     models (shipped here first when they are not yet), so a fusion of two models that each fit
