@@ -388,6 +388,7 @@ def test_flip_average_and_its_comparison(tmp_path, data):
     run = tmp_path / "results" / "runs" / "thesis_tiny" / "20260101T000000000-seed0"
     method.save(run / "model")  # saved with the flip on: loading keeps it
     (run / "metrics.json").write_text(json.dumps({"dataset": "FER2013", "seed": 0}))
+    (run / "manifest.json").write_text(json.dumps({"run_key": {}}))
     lines = []
     records = flip.compare("thesis_tiny", data, tmp_path / "results", batch=8, repeats=2,
                            progress=lines.append)
@@ -408,6 +409,7 @@ def test_flip_average_and_its_comparison(tmp_path, data):
     majority = tmp_path / "results" / "runs" / "majority" / "20260101T000000000-seed0"
     (majority / "model").mkdir(parents=True)
     (majority / "metrics.json").write_text(json.dumps({"dataset": "FER2013", "seed": 0}))
+    (majority / "manifest.json").write_text(json.dumps({"run_key": {}}))
     joblib.dump(DummyClassifier().fit(np.zeros((7, 1)), np.arange(7)), majority / "model" / "model.joblib")
     with pytest.raises(ValueError, match="not a CNN"):
         flip.compare("majority", data, tmp_path / "results", batch=8, repeats=2)
