@@ -32,7 +32,7 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
         newest = {folder.parent.name: key for folder, key in keys.items()}  # oldest first: last wins
         runs = [(folder, s) for folder, s in runs if keys[folder] == newest[folder.parent.name]]
     return [folder for folder, run_seed in runs
-            if (seed is None or run_seed == seed) and not (with_model and not (folder / "model").is_dir())]
+            if (seed is None or run_seed == seed) and (not with_model or (folder / "model").is_dir())]
 
 
 def _run_key(folder: Path) -> str:
