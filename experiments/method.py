@@ -70,10 +70,11 @@ class Method(ABC):
         """Facts about how the method saw one split (e.g. landmark fallbacks), for the manifest."""
         return {}
 
-    def component_predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """A combined method's parts' own ``(N, 7)`` probabilities by role (e.g. a fusion's
-        "cnn" and "classical"); the harness writes them beside its PrivateTest predictions."""
-        return {}
+    def predict_proba_and_parts(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``predict_proba`` and, for a combined method, its parts' own ``(N, 7)``
+        probabilities by role (e.g. a fusion's "cnn" and "classical") from the same pass; the
+        harness writes the parts beside its PrivateTest predictions."""
+        return self.predict_proba(images), {}
 
     def artifacts(self) -> dict[str, Path]:
         """Files made during ``fit`` (e.g. learning curves) to copy into the run folder."""

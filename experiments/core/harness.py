@@ -193,13 +193,14 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
     _log(f"[{config.method}] fitted in {train_seconds:.1f} s wall, {meter.cpu_seconds:.1f} s CPU; "
          "evaluating")
 
-    evaluations = {}
+    evaluations, private_parts = {}, {}  # parts: a combined method's components', if any
     for name, split in (("PublicTest", val), ("PrivateTest", test)):
-        proba = np.asarray(method.predict_proba(split.images), dtype=np.float64)
+        proba, parts = method.predict_proba_and_parts(split.images)
+        proba = np.asarray(proba, dtype=np.float64)
         evaluations[name] = (proba, classification_metrics(
             split.labels, proba, n_boot=config.n_boot, seed=config.seed))
-    parts = {role: np.asarray(proba, dtype=np.float64)  # a combined method's parts, if any
-             for role, proba in method.component_predictions(test.images).items()}
+        if name == "PrivateTest":
+            private_parts = parts
     timing = inference_ms_per_image(method.predict_proba, test.images)
     split_stats = {name: method.describe_split(name, split)
                    for name, split in (("Training", train), ("PublicTest", val), ("PrivateTest", test))}
@@ -231,8 +232,9 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "cost": cost,
         }
         write_predictions(staging / "predictions.csv", test, private_proba)
-        for role, proba in parts.items():
-            write_predictions(staging / component_predictions_file(role), test, proba)
+        for role, proba in private_parts.items():
+            write_predictions(staging / component_predictions_file(role), test,
+                              np.asarray(proba, dtype=np.float64))
         for name, source in method.artifacts().items():
             shutil.copyfile(source, staging / name)
         write_confusion(staging, np.array(private["confusion"]), f"{config.method} - PrivateTest")

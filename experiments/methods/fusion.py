@@ -135,19 +135,17 @@ class LateFusion(Method):
     # ------------------------------------------------------------------ prediction
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        if self.weight_ is None:
-            raise RuntimeError("fit the fusion (or load one) before predicting")
-        parts = {role: temper(proba, self.temperatures_[role])
-                 for role, proba in self.component_predictions(images).items()}
-        return self.weight_ * parts["cnn"] + (1 - self.weight_) * parts["classical"]
+        return self.predict_proba_and_parts(images)[0]
 
-    def component_predictions(self, images: np.ndarray) -> dict[str, np.ndarray]:
-        """Each component's own probabilities (before its temperature): the run keeps them, so
-        the complementarity table compares exactly the models that were fused."""
+    def predict_proba_and_parts(self, images: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The fused probabilities and each component's own (before its temperature): the run
+        keeps the latter, so the complementarity table compares exactly the models fused."""
         if self.weight_ is None:
             raise RuntimeError("fit the fusion (or load one) before predicting")
-        return {role: np.asarray(m.predict_proba(images), dtype=np.float64)
-                for role, m in self.components_.items()}
+        parts = {role: np.asarray(m.predict_proba(images), dtype=np.float64)
+                 for role, m in self.components_.items()}
+        tempered = {role: temper(proba, self.temperatures_[role]) for role, proba in parts.items()}
+        return self.weight_ * tempered["cnn"] + (1 - self.weight_) * tempered["classical"], parts
 
     # ------------------------------------------------------------------ saving
 
