@@ -115,6 +115,7 @@ def test_best_components_are_chosen_on_publictest(tmp_path):
         (folder / "metrics.json").write_text(json.dumps({
             "method": method, "branch": branch, "dataset": "FER2013", "per_class_subset": None,
             "splits": {"PublicTest": {"accuracy": public}, "PrivateTest": {"accuracy": private}}}))
+        (folder / "manifest.json").write_text(json.dumps({"run_key": {}}))
     assert fusion.best_of_branch("cnn", tmp_path) == "cnn_b"
     assert LateFusion(results_dir=tmp_path).run_key() == {"components": {"cnn": "cnn_b", "classical": "svm"}}
     with pytest.raises(FileNotFoundError, match="no finished full-data fusion run"):

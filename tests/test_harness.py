@@ -11,6 +11,7 @@ import pytest
 from experiments.core import atomic, harness
 from experiments.core.data import CLASSES, load_fer2013
 from experiments.core.harness import RunConfig, run_method
+from experiments.core.runs import fer_runs, run_folders
 from experiments.method import available_methods, make_method
 from experiments.reports.selection import collect_runs
 from experiments.reports.table import write_table
@@ -74,6 +75,16 @@ def test_killed_run_leftovers_are_ignored(tmp_path, data):
     partial.mkdir(parents=True)
     (partial / "metrics.json").write_text('{"trunc')
     assert [r["method"] for r in collect_runs(tmp_path)] == ["majority"]
+
+
+def test_a_finished_run_has_both_metrics_and_manifest(tmp_path, data):
+    done = run_method(RunConfig("majority", results_dir=tmp_path, n_boot=50), data)
+    assert run_folders(tmp_path) == fer_runs(tmp_path, current=True) == [done]
+    orphan = done.with_name("29990101T000000000-seed1")  # metrics without a manifest
+    orphan.mkdir()
+    (orphan / "metrics.json").write_text((done / "metrics.json").read_text())
+    assert run_folders(tmp_path, "majority") == fer_runs(tmp_path, "majority", current=True) == [done]
+    assert [r["path"] for r in collect_runs(tmp_path)] == [str(done)]
 
 
 def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):

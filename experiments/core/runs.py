@@ -10,9 +10,10 @@ from experiments.core.errors import read_json
 
 def run_folders(results_dir: str | Path, method: str = "*") -> list[Path]:
     """Finished run folders of ``method`` (of every method by default), by method and then
-    oldest first. A staging folder (hidden: ``.<run-id>.partial``) is not a finished run."""
+    oldest first: those with both ``metrics.json`` and ``manifest.json``. A staging folder
+    (hidden: ``.<run-id>.partial``) is not a finished run."""
     return [metrics.parent for metrics in sorted(Path(results_dir).glob(f"runs/{method}/*/metrics.json"))
-            if not metrics.parent.name.startswith(".")]
+            if not metrics.parent.name.startswith(".") and (metrics.parent / "manifest.json").is_file()]
 
 
 def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = None,

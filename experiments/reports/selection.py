@@ -24,8 +24,6 @@ def collect_runs(results_dir: str | Path) -> list[dict]:
     runs = []
     for folder in run_folders(results_dir):
         metrics_file = folder / "metrics.json"
-        if not (folder / "manifest.json").exists():
-            continue
         fix = f"delete the run folder {folder} (or restore it) and run `make table` again"
         run = read_json(metrics_file, fix)
         missing = [key for key in REQUIRED if key not in run]
