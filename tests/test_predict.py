@@ -15,7 +15,7 @@ from experiments.core.data import CLASSES, load_fer2013
 from experiments.core.harness import RunConfig, run_method
 from experiments.tools.detectors import choose, chosen_pipeline, detectors_markdown
 from experiments.tools.evaluate import canonical_class, scan_labelled_folder
-from experiments.tools.models import find_model, load_trained, ship
+from experiments.tools.models import find_model, fitted_for_seed, load_trained, ship
 from features.faces import FER_SIZE, find_faces
 
 
@@ -147,6 +147,25 @@ def test_the_best_publictest_run_is_loaded_and_shipped_not_the_newest(results):
     manifest = json.loads((old / "manifest.json").read_text())
     (old / "manifest.json").write_text(json.dumps({**manifest, "run_key": {"train": {"epochs": 3}}}))
     assert find_model("majority", results) == tie / "model"
+
+
+def test_a_component_is_never_an_older_recipes_run(results, csv_file):
+    """fitted_for_seed (a fusion's component, a student's teacher) loads only a run with the
+    method's current settings: when that run's model is gone it refits, even though an older
+    recipe's run of the same seed kept its model."""
+    import shutil
+
+    data = load_fer2013(csv_file)
+    current = next(p for p in (results / "runs" / "majority").iterdir() if not p.name.startswith("."))
+    old = shutil.copytree(current, current.with_name("20000101T000000000-seed0"))
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "run_key": {"train": {"epochs": 3}}}))
+    train, val = data.split("Training"), data.split("PublicTest")
+    assert fitted_for_seed("majority", 0, results, train, val)[1] == {
+        "run": str(current), "model": "loaded from the run"}
+    shutil.rmtree(current / "model")
+    assert fitted_for_seed("majority", 0, results, train, val)[1] == {
+        "run": str(current), "model": "fitted by this run"}
 
 
 def test_class_folder_synonyms():

@@ -120,12 +120,12 @@ def load_trained(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Method
 def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerData,
                     val: FerData) -> tuple[Method, dict, np.ndarray]:
     """``name`` fitted with ``seed``, for a method built on it (a fusion's component, a
-    student's teacher): the model of its run of that seed (kept by the run, else shipped) when
-    it gives that run's PublicTest accuracy on ``val``; otherwise fitted here (a CNN resumes
-    from its checkpoints). Also where it came from (for the manifest) and its PublicTest
-    probabilities."""
+    student's teacher): the model of its run of that seed with the method's current settings
+    (kept by the run, else shipped) when it gives that run's PublicTest accuracy on ``val``;
+    otherwise fitted here (a CNN resumes from its checkpoints). Also where it came from (for
+    the manifest) and its PublicTest probabilities."""
     results_dir = Path(results_dir)
-    runs = fer_runs(results_dir, name, seed=seed)
+    runs = fer_runs(results_dir, name, seed=seed, current=True)
     models = [(run, run / "model", "loaded from the run")
               for run in reversed(runs) if (run / "model").is_dir()]
     shipped = shipped_run_id(name, results_dir)
