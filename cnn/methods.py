@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn import onednn_enabled, require_onednn
 from cnn.config import BALANCING, TrainConfig
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES, FerData, default_cache_dir
@@ -59,6 +60,8 @@ class CnnMethod(Method):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, train: FerData, val: FerData) -> CnnMethod:
+        if not ARCHITECTURES[self.architecture].onednn_training:
+            require_onednn(False, self.architecture)  # before TensorFlow loads
         from cnn import training
         from cnn.architectures import build_model
 
@@ -191,6 +194,7 @@ class CnnMethod(Method):
     def config(self) -> dict:
         return {"architecture": self.architecture, "seed": self.seed,
                 "train": self.train_config.as_dict(), "threads": self.threads,
+                "onednn": onednn_enabled(),
                 "work_dir": None if self.work_dir is None else str(self.work_dir)}
 
     def describe_split(self, name: str, split: FerData) -> dict:

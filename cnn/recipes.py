@@ -4,7 +4,7 @@ Pure data; the Keras builders live in ``architectures.py`` under the same names.
 source gives a recipe it is used as given; what a source leaves open is filled with a
 conventional value, noted beside it. The sources' epoch counts are kept, except where a
 recipe would take more than about 4 h on the 2-core CPU: it then trains what fits about 3 h
-and ``source_epochs`` keeps the source's count. (``epochs`` / ``time_budget_minutes`` passed
+and ``source_training`` says how long the source trains. (``epochs`` / ``time_budget_minutes`` passed
 to the method shorten a recipe further: a different run, for ablations.)
 """
 
@@ -27,9 +27,13 @@ class ArchitectureInfo:
     #: True for the early-fusion network (pixels and landmarks; ``cnn.hybrid``), not a
     #: landmark-free CNN
     uses_landmarks: bool = False
-    #: the source's epoch count where the recipe here trains fewer (a recipe that would take
-    #: more than about 4 h on the 2-core CPU trains what fits about 3 h); None: as the source
-    source_epochs: int | None = None
+    #: how long the source trains, where the recipe here trains fewer epochs (a recipe that
+    #: would take more than about 4 h on the 2-core CPU trains what fits about 3 h); None: as
+    #: the source
+    source_training: str | None = None
+    #: False where TensorFlow's oneDNN kernels break this network's training (it then trains
+    #: in a process with oneDNN off, ``cnn.require_onednn``); prediction keeps oneDNN
+    onednn_training: bool = True
 
 
 #: best_small's recipe, which its long variant and the early-fusion network start from
@@ -69,7 +73,7 @@ _INFOS = (
         # was still rising. A 57M-parameter dense layer trains more stably with Adam 1e-4.
         TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=45,
                     augmentation=NO_AUGMENTATION, normalisation="unit"),
-        source_epochs=60,
+        source_training="60 epochs",
     ),
     ArchitectureInfo(
         "nn_model1",
@@ -89,7 +93,7 @@ _INFOS = (
         # the learning curve shows whether PublicTest accuracy was still rising.
         TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=24,
                     augmentation=NO_AUGMENTATION, normalisation="standardise"),
-        source_epochs=50,
+        source_training="50 epochs",
     ),
     ArchitectureInfo(
         "bauman_4conv",
@@ -105,10 +109,17 @@ _INFOS = (
         "mini-Xception",
         "mini-Xception (Arriaga et al. 2017), 58k params, as in the master thesis",
         "master thesis (Ukrainian); Arriaga, Ploeger, Valdenegro 2017",
-        # the thesis' recipe; it trains until early stopping, here capped at 200 epochs.
-        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=200, patience=50,
+        # the thesis' recipe (Arriaga et al.'s code): batch 32, Adam, the rate cut tenfold after
+        # 12 flat epochs, early stopping after 50 (at most 10000 epochs). Here 65 epochs: with
+        # oneDNN off about 160 s each on the 2-core CPU, ~3 h (the source's stopping rule can
+        # take far longer); the learning curve shows whether PublicTest accuracy still rose.
+        # oneDNN off: with it this TensorFlow build (2.21) crashes in the first training step
+        # on the full data (segmentation fault; a 140-image subset trains).
+        TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=32, epochs=65, patience=50,
                     schedule="plateau", plateau_factor=0.1, plateau_patience=12,
                     augmentation=STANDARD_AUGMENTATION, normalisation="symmetric"),
+        source_training="until early stopping (patience 50, at most 10000 epochs)",
+        onednn_training=False,
     ),
     ArchitectureInfo(
         "best_small",

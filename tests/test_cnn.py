@@ -86,9 +86,35 @@ def test_recipes_follow_the_sources():
     assert ARCHITECTURES["thesis_tiny"].recipe.balance == "oversample"
     assert ARCHITECTURES["nn_model2"].recipe.normalisation == "standardise"
     # a recipe shortened to fit the CPU says so, and only then
-    assert {n for n, info in ARCHITECTURES.items() if info.source_epochs} == {"ua_c", "nn_model2"}
-    assert all(info.source_epochs is None or info.source_epochs > info.recipe.epochs
-               for info in ARCHITECTURES.values())
+    shortened = {n: info.source_training for n, info in ARCHITECTURES.items() if info.source_training}
+    assert shortened == {"ua_c": "60 epochs", "nn_model2": "50 epochs",
+                         "mini_xception": "until early stopping (patience 50, at most 10000 epochs)"}
+    assert (ARCHITECTURES["ua_c"].recipe.epochs, ARCHITECTURES["nn_model2"].recipe.epochs) == (45, 24)
+    assert xception.epochs == 65
+
+
+def test_a_network_that_trains_without_onednn_gets_it(data, tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from cnn import ONEDNN_ENV
+    from experiments.core.errors import UsageError
+
+    assert [n for n, info in ARCHITECTURES.items() if not info.onednn_training] == ["mini_xception"]
+    # fitting switches oneDNN off before TensorFlow loads, whatever the environment said; the
+    # run's config records it (the fit itself stops at the missing data, after the import)
+    code = ("import os, sys; from cnn.methods import CnnMethod; m = CnnMethod('mini_xception')\n"
+            "try: m.fit(None, None)\nexcept AttributeError: pass\n"
+            "print('tensorflow' in sys.modules, os.environ['TF_ENABLE_ONEDNN_OPTS'], m.config()['onednn'])")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, ONEDNN_ENV: "1"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "0", "False"]
+    # where TensorFlow already runs with oneDNN on, it is a usage error naming the network
+    monkeypatch.setenv(ONEDNN_ENV, "1")
+    with pytest.raises(UsageError, match="mini_xception trains with oneDNN off.*process of its own"):
+        CnnMethod("mini_xception", work_dir=tmp_path).fit(*_splits(data))
+    assert not any(tmp_path.iterdir())  # nothing trained
 
 
 def test_pixel_scaling_modes():

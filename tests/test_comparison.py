@@ -240,9 +240,9 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
     pd.DataFrame({"epoch": [1, 2, 3, 4], "val_accuracy": [0.3, 0.4, 0.45, 0.5]}).to_csv(
         run / "learning_curves.csv", index=False)
     (run / "manifest.json").write_text('{"selection": {"stop_reason": "epoch limit"}}')
-    assert training_note("ua_c", run) == ("trained 4 epochs of the source's 60 (all it fits in about "
-                                          "3 h here), stopped by epoch limit; PublicTest accuracy "
-                                          "still rising (best at epoch 4)")
+    assert training_note("ua_c", run) == ("trained 4 epochs, stopped by epoch limit (all that fits in "
+                                          "about 3 h here; the source trains 60 epochs); PublicTest "
+                                          "accuracy still rising (best at epoch 4)")
     pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "val_accuracy": [0.3, 0.5, 0.4, 0.4, 0.4]}).to_csv(
         run / "learning_curves.csv", index=False)
     (run / "manifest.json").write_text(

@@ -66,9 +66,9 @@ def training_note(method: str, run_folder: str | Path | None) -> str:
     stop = ""
     if manifest_file.exists():
         stop = json.loads(manifest_file.read_text()).get("selection", {}).get("stop_reason", "")
-    source = (f" of the source's {info.source_epochs} (all it fits in about 3 h here)"
-              if info.source_epochs else "")
-    note = f"trained {len(curve)} epochs{source}" + (f", stopped by {stop}" if stop else "")
+    source = (f" (all that fits in about 3 h here; the source trains {info.source_training})"
+              if info.source_training else "")
+    note = f"trained {len(curve)} epochs" + (f", stopped by {stop}" if stop else "") + source
     best = int(curve["epoch"][curve["val_accuracy"].idxmax()])
     if best > len(curve) - 3 and stop == "epoch limit":
         note += f"; PublicTest accuracy still rising (best at epoch {best})"
