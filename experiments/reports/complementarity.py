@@ -4,8 +4,11 @@ by image, and what fusing them gains (``results/complementarity.md`` and its fig
 For every late-fusion run, its two components' PrivateTest predictions (kept in the fusion's
 run folder, so exactly the models that were fused) are read back: on each PrivateTest image,
 are both right, only the CNN, only the classical pipeline, or neither? Then McNemar's exact
-test and a paired bootstrap of the fusion against each component. Nothing here chooses
-anything: the fusion and its components were chosen on PublicTest.
+test and a paired bootstrap of the fusion against each component. For scale, what a second
+seed of the same CNN adds instead of the landmark pipeline: the equal average of the fused CNN's
+PrivateTest probabilities and those of each other seed's run of that CNN (a seed ensemble). Nothing
+here chooses anything: the fusion and its components were chosen on PublicTest, the seed average
+has nothing to choose.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ OUTCOMES = ("both right", "only CNN right", "only classical right", "neither")
 
 def fusion_triples(runs: list[dict]) -> list[dict]:
     """Each FER2013 fusion run with its components' PrivateTest predictions (which the fusion
-    run kept beside its own) and their method names."""
+    run kept beside its own), their method names, and the other seeds' runs of its CNN."""
     triples = []
+    cnn_runs = [run for run in runs
+                if run.get("branch") == "cnn" and run.get("dataset", "FER2013") == "FER2013"]
     for run in runs:
         if run.get("branch") != "fusion" or run.get("dataset", "FER2013") != "FER2013":
             continue
@@ -38,14 +43,37 @@ def fusion_triples(runs: list[dict]) -> list[dict]:
         if all(path.exists() for path in files.values()):
             manifest = json.loads((folder / "manifest.json").read_text())
             names = manifest.get("config", {}).get("method_config", {})
+            partners = sorted((r for r in cnn_runs if r["method"] == names.get("cnn")
+                               and r.get("seed") != run.get("seed")), key=lambda r: r.get("seed") or 0)
             triples.append({"method": run["method"], "seed": run.get("seed"),
                             "fusion": folder / "predictions.csv", **files,
-                            **{f"{role}_method": names.get(role, role) for role in ROLES}})
+                            **{f"{role}_method": names.get(role, role) for role in ROLES},
+                            "cnn_partners": [Path(r["path"]) / "predictions.csv" for r in partners]})
     return triples
 
 
 def _predictions(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, usecols=["id", "true", "pred"]).set_index("id")
+
+
+def seed_ensemble(cnn_file: Path, partner_files: list[Path]) -> dict:
+    """The fused CNN averaged with each other seed's run of it, equal weights: the mean
+    accuracy of these seed pairs and how often the two seeds agree (NaN without a partner)."""
+    if not partner_files:
+        return {"seed_pair_accuracy": np.nan, "seed_pair_agreement": np.nan, "seed_pairs": 0}
+    own = pd.read_csv(cnn_file).set_index("id")
+    columns = [f"p_{name}" for name in CLASSES]
+    accuracies, agreements = [], []
+    for path in partner_files:
+        other = pd.read_csv(path).set_index("id")
+        if set(other.index) != set(own.index):
+            raise ValueError(f"{path}: other PrivateTest images than {cnn_file}")
+        other = other.reindex(own.index)
+        mean = (own[columns].to_numpy() + other[columns].to_numpy()) / 2
+        accuracies.append(np.mean(np.asarray(CLASSES)[mean.argmax(axis=1)] == own["true"].to_numpy()))
+        agreements.append(np.mean(own["pred"].to_numpy() == other["pred"].to_numpy()))
+    return {"seed_pair_accuracy": float(np.mean(accuracies)),
+            "seed_pair_agreement": float(np.mean(agreements)), "seed_pairs": len(partner_files)}
 
 
 def outcomes(cnn: pd.DataFrame, classical: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +101,8 @@ def complementarity_frame(triples: list[dict], n_boot: int = 2000) -> pd.DataFra
                **{name: np.mean(table["outcome"] == name) for name in OUTCOMES},
                "cnn_accuracy": table["cnn_right"].mean(),
                "classical_accuracy": table["classical_right"].mean(),
-               "fusion_accuracy": fused_right.mean()}
+               "fusion_accuracy": fused_right.mean(),
+               **seed_ensemble(triple["cnn"], triple.get("cnn_partners", []))}
         for role in ("cnn", "classical"):
             right = table[f"{role}_right"].to_numpy()
             interval = paired_bootstrap(fused_right, right, n_boot=n_boot, seed=triple["seed"] or 0)
@@ -96,7 +125,7 @@ def per_class_frame(triple: dict) -> pd.DataFrame:
 
 
 def _pct(x: float) -> str:
-    return f"{100 * x:.1f}"
+    return "-" if pd.isna(x) else f"{100 * x:.1f}"
 
 
 def to_markdown(summary: pd.DataFrame, per_class: pd.DataFrame, triple: dict) -> str:
@@ -104,10 +133,14 @@ def to_markdown(summary: pd.DataFrame, per_class: pd.DataFrame, triple: dict) ->
              "Generated by `make table` from the late-fusion runs, which keep their components' "
              "PrivateTest predictions. Shares of the PrivateTest images; fusion - "
              "component: accuracy difference with its paired bootstrap 95% interval and McNemar's "
-             "exact p. Nothing here is chosen: components and fusion weights come from PublicTest.",
+             "exact p. For scale, *2 CNN seeds*: the fused CNN averaged with another seed of the same "
+             "CNN instead of the landmark pipeline (equal weights; the mean over the other seeds' runs), "
+             "and how often the two seeds agree. Nothing here is chosen: components and fusion "
+             "weights come from PublicTest, the seed average has nothing to choose.",
              "", "| Fusion | Seed | Agree % | Both right % | Only CNN % | Only classical % | Neither % "
-             "| CNN % | Classical % | Fusion % | Fusion - CNN | p | Fusion - classical | p |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| CNN % | Classical % | Fusion % | Fusion - CNN | p | Fusion - classical | p "
+             "| 2 CNN seeds % | CNN seeds agree % |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in summary.iterrows():
         lines.append(
             f"| {r['method']} | {r['seed']} | {_pct(r['agreement'])} | "
@@ -115,7 +148,8 @@ def to_markdown(summary: pd.DataFrame, per_class: pd.DataFrame, triple: dict) ->
             + " | " + " | ".join(_pct(r[f"{k}_accuracy"]) for k in ("cnn", "classical", "fusion")) + " | "
             + " | ".join(f"{100 * r[f'vs_{role}_diff']:+.1f} [{100 * r[f'vs_{role}_low']:+.1f}, "
                          f"{100 * r[f'vs_{role}_high']:+.1f}] | {r[f'vs_{role}_p']:.2g}"
-                         for role in ("cnn", "classical")) + " |")
+                         for role in ("cnn", "classical"))
+            + f" | {_pct(r['seed_pair_accuracy'])} | {_pct(r['seed_pair_agreement'])} |")
     lines += ["", f"Per class, seed {triple['seed']} (components `{triple['cnn_method']}` and "
               f"`{triple['classical_method']}`, as fused in `{triple['method']}` run "
               f"`{triple['fusion'].parent.name}`); shares of each class's images:", "",

@@ -178,6 +178,14 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> 
             f"The two components agree on {_pct(rows['agreement'].mean())} of the images; at least "
             f"one of them is right on {_pct(1 - rows['neither'].mean())}, the landmark pipeline alone "
             f"on {_pct(rows['only classical right'].mean())}.")
+        pairs = rows[rows["seed_pair_accuracy"].notna()] if "seed_pair_accuracy" in rows else rows.iloc[:0]
+        if not pairs.empty:
+            sentences.append(
+                f"For scale, a second seed of the same CNN in place of the landmark pipeline (an "
+                f"equal average of the two seeds' probabilities, nothing chosen) gains "
+                f"{100 * (pairs['seed_pair_accuracy'] - pairs['cnn_accuracy']).mean():+.1f} points on "
+                f"average (to {_pct(pairs['seed_pair_accuracy'].mean())}) at twice the CNN's cost; two "
+                f"seeds of the CNN agree on {_pct(pairs['seed_pair_agreement'].mean())} of the images.")
         parts = [fer[fer["method"] == rows.iloc[0][role]] for role in ("cnn", "classical")]
         if all(not part.empty for part in parts):
             sentences.append(
