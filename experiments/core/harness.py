@@ -193,14 +193,12 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
     _log(f"[{config.method}] fitted in {train_seconds:.1f} s wall, {meter.cpu_seconds:.1f} s CPU; "
          "evaluating")
 
-    evaluations, private_parts = {}, {}  # parts: a combined method's components', if any
+    evaluations = {}  # split -> probabilities, metrics, and a combined method's components' own
     for name, split in (("PublicTest", val), ("PrivateTest", test)):
         proba, parts = method.predict_proba_and_parts(split.images)
         proba = np.asarray(proba, dtype=np.float64)
         evaluations[name] = (proba, classification_metrics(
-            split.labels, proba, n_boot=config.n_boot, seed=config.seed))
-        if name == "PrivateTest":
-            private_parts = parts
+            split.labels, proba, n_boot=config.n_boot, seed=config.seed), parts)
     timing = inference_ms_per_image(method.predict_proba, test.images)
     split_stats = {name: method.describe_split(name, split)
                    for name, split in (("Training", train), ("PublicTest", val), ("PrivateTest", test))}
@@ -218,7 +216,7 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "model_bytes": size_on_disk(model_files) if model_files else None,
             "n_parameters": method.n_parameters(),
         }
-        private_proba, private = evaluations["PrivateTest"]
+        private_proba, private, private_parts = evaluations["PrivateTest"]
         metrics = {
             "method": config.method,
             "run_id": run_id,
@@ -228,7 +226,7 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "features": method.features,
             "classifier": method.classifier,
             "seed": config.seed,
-            "splits": {name: m for name, (_, m) in evaluations.items()},
+            "splits": {name: m for name, (_, m, _) in evaluations.items()},
             "cost": cost,
         }
         write_predictions(staging / "predictions.csv", test, private_proba)
