@@ -155,7 +155,7 @@ detectors: setup
 
 # inference latency of every seed's trained model on its own (results/latency.{json,md}); run
 # it on a quiet machine: the speed targets are checked here, not in the runs' single timings
-LATENCY ?= best_small best_small_fast best_small_fast_kd mini_xception landmarks+hog+gabor-rbf_svm late_fusion late_fusion_mlp hybrid_small
+LATENCY ?= best_small best_small_fast best_small_fast_kd mini_xception mini_xception_64 landmarks+hog+gabor-rbf_svm late_fusion late_fusion_mlp hybrid_small
 latency: setup
 	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
 

@@ -211,6 +211,14 @@ def test_speed_answer_needs_both_axes():
     slower = [timed("mini_xception", 0.40), timed("big", 0.70), timed("tiny", 0.1)]
     assert speed_answer(frame, slower).endswith(
         "No CNN timed here is both more accurate and no slower; the no-slower ones: `tiny` (55.0%, 0.1 ms).")
+    # the authors' version at its 64x64 input, timed untrained: a second speed bar
+    authors = [*latency, {"method": "mini_xception_64", "ms_per_image_batch_median": 0.6, "run": None}]
+    assert speed_answer(frame, authors) == text + (
+        " The authors' version (64x64 input, each face resized inside; `mini_xception_64`, timed "
+        "untrained on the same inference path) takes 0.6 ms per image; no slower than that: `fast` "
+        "(66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
+    assert speed_answer(frame, authors[-1:]).startswith("Not measured yet")  # the bar alone
+    assert speed_answer(frame, authors[-1:]).endswith("no slower than that: none of the CNNs timed here.")
 
 
 def test_report_shows_the_demo_records(tmp_path):

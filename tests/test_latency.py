@@ -56,3 +56,19 @@ def test_latency_needs_a_full_batch_and_a_trained_model(tmp_path):
         latency.measure(["majority", "stratified"], np.zeros((256, 48, 48)), tmp_path,
                         repeats=2, single_repeats=2, progress=timed.append)
     assert timed == []
+
+
+def test_the_authors_mini_xception_is_timed_without_a_run(tmp_path):
+    from cnn.architectures import authors_mini_xception
+
+    model = authors_mini_xception()
+    assert model.input_shape == (None, 48, 48, 1) and model.layers[1].output.shape[1:3] == (64, 64)
+    assert model.count_params() == 58_423  # the same network, only the input is larger
+    images = np.random.default_rng(0).integers(0, 256, (256, 48, 48, 1)).astype(np.uint8)
+    lines = []
+    records = latency.measure(["mini_xception_64"], images, tmp_path, repeats=2, single_repeats=2,
+                              progress=lines.append)  # no run folder needed
+    assert [(r["method"], r["seed"], r["run"]) for r in records] == [("mini_xception_64", None, None)]
+    assert records[0]["ms_per_image_batch_median"] > 0 and lines[0].startswith("mini_xception_64: ")
+    table = latency.markdown(records, "make latency")
+    assert "| mini_xception_64 | - | " in table and "untrained: timing only" in table

@@ -6,6 +6,9 @@ on the 2 cores slows it. A
 speed target is checked here instead: every full-data run of each named method that kept its
 model (one per seed) is loaded and timed over many batches of 256 PrivateTest images and many
 single images; the median and the spread go to ``results/latency.{json,md}``.
+
+``TIMING_ONLY`` names an architecture timed without a run, for a speed bar: the authors'
+mini-Xception at its 64x64 input (the resize included), untrained.
 """
 
 from __future__ import annotations
@@ -20,6 +23,21 @@ from experiments.core.cost import repeat_timings
 from experiments.core.manifest import environment, utc_now
 from experiments.core.runs import fer_runs
 from experiments.tools.models import check_known, load_method
+
+#: timed for speed alone, untrained, without a run: name -> what it is
+TIMING_ONLY = {"mini_xception_64": "mini-Xception at its authors' 64x64 input (each 48x48 face "
+                                   "resized inside the model), untrained: timing only"}
+
+
+def timing_only_predictor(name: str):
+    """``predict_proba`` of a ``TIMING_ONLY`` architecture, on the same batch-norm-folded
+    inference path as every trained CNN."""
+    from cnn.architectures import authors_mini_xception
+    from cnn.inference import fold_batch_norm
+    from cnn.training import make_predictor
+
+    builders = {"mini_xception_64": authors_mini_xception}
+    return make_predictor(fold_batch_norm(builders[name]()))
 
 
 def model_runs(name: str, results_dir: str | Path) -> list[Path]:
@@ -40,22 +58,27 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
     min over ``repeats`` batches) and for a single image (median of ``single_repeats``)."""
     if len(images) < batch:
         raise ValueError(f"need at least {batch} images to time batches of {batch}, got {len(images)}")
-    runs = {name: model_runs(name, results_dir) for name in names}  # every name checked first
+    # every name checked first; a timing-only architecture has no run
+    runs = {name: [None] if name in TIMING_ONLY else model_runs(name, results_dir) for name in names}
     records = []
     for name in names:
         for run in runs[name]:
-            method = load_method(run / "model")
-            per_image = 1000 * repeat_timings(method.predict_proba, images[:batch], repeats) / batch
-            single = 1000 * repeat_timings(method.predict_proba, images[:1], single_repeats)
-            seed = json.loads((run / "metrics.json").read_text()).get("seed")
-            record = {"method": name, "seed": seed, "run": str(run), "batch": batch,
+            if run is None:
+                predict, seed = timing_only_predictor(name), None
+            else:
+                predict = load_method(run / "model").predict_proba
+                seed = json.loads((run / "metrics.json").read_text()).get("seed")
+            per_image = 1000 * repeat_timings(predict, images[:batch], repeats) / batch
+            single = 1000 * repeat_timings(predict, images[:1], single_repeats)
+            record = {"method": name, "seed": seed, "run": None if run is None else str(run), "batch": batch,
                       "repeats": repeats, "ms_per_image_batch_median": float(np.median(per_image)),
                       "ms_per_image_batch_q25": float(np.quantile(per_image, 0.25)),
                       "ms_per_image_batch_q75": float(np.quantile(per_image, 0.75)),
                       "ms_per_image_batch_min": float(per_image.min()),
                       "single_repeats": single_repeats,
                       "ms_single_image_median": float(np.median(single))}
-            progress(f"{name} seed {seed}: {record['ms_per_image_batch_median']:.3g} ms/img "
+            who = name if run is None else f"{name} seed {seed}"
+            progress(f"{who}: {record['ms_per_image_batch_median']:.3g} ms/img "
                      f"in batches of {batch} (quartiles {record['ms_per_image_batch_q25']:.3g}-"
                      f"{record['ms_per_image_batch_q75']:.3g}), {record['ms_single_image_median']:.3g} "
                      "ms alone")
@@ -70,11 +93,14 @@ def markdown(records: list[dict], command: str) -> str:
              f"(median and quartiles over {records[0]['repeats']} batches of {records[0]['batch']}) "
              "and for one image alone (median). CNNs predict as their recipe says (with the "
              "test-time flip where it has one) on the batch-norm-folded inference copy; classical "
-             "pipelines include landmarks and feature extraction.", "",
+             "pipelines include landmarks and feature extraction."
+             + "".join(f" `{name}`: {what}." for name, what in TIMING_ONLY.items()
+                       if any(r["method"] == name for r in records)), "",
              "| Method | Seed | ms/img, batch (median) | quartiles | min | ms, one image |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in records:
-        lines.append(f"| {r['method']} | {r['seed']} | {r['ms_per_image_batch_median']:.3g} | "
+        seed = "-" if r["seed"] is None else r["seed"]
+        lines.append(f"| {r['method']} | {seed} | {r['ms_per_image_batch_median']:.3g} | "
                      f"{r['ms_per_image_batch_q25']:.3g}-{r['ms_per_image_batch_q75']:.3g} | "
                      f"{r['ms_per_image_batch_min']:.3g} | {r['ms_single_image_median']:.3g} |")
     return "\n".join(lines) + "\n"
