@@ -3,7 +3,7 @@
 oneDNN is switched on before TensorFlow loads: this TensorFlow build leaves it off on some
 CPUs (AMD here), and with it the small convolutions train about twice as fast. An explicit
 ``TF_ENABLE_ONEDNN_OPTS`` in the environment wins, except for a network whose recipe trains
-without oneDNN (``require_onednn``).
+without oneDNN (``train_without_onednn``).
 """
 
 import os
@@ -18,17 +18,17 @@ def onednn_enabled() -> bool:
     return os.environ.get(ONEDNN_ENV, "1").strip().lower() not in ("0", "false")
 
 
-def require_onednn(enabled: bool, who: str) -> None:
-    """Make TensorFlow use oneDNN or not in this process, for ``who``'s training.
+def train_without_onednn(who: str) -> None:
+    """Make this process's TensorFlow run without oneDNN, for ``who``'s training.
 
     TensorFlow reads the choice once, when it loads: before that the environment is set here;
-    afterwards a different setting cannot be had, and ``who`` must train in its own process.
+    afterwards oneDNN cannot be switched off, and ``who`` must train in its own process.
     """
     from experiments.core.errors import UsageError
 
     if "tensorflow" not in sys.modules:
-        os.environ[ONEDNN_ENV] = "1" if enabled else "0"
-    elif onednn_enabled() != enabled:
-        raise UsageError(f"{who} trains with oneDNN {'on' if enabled else 'off'}, but TensorFlow is "
-                         f"already loaded with it {'off' if enabled else 'on'} in this process: train "
-                         f"it in a process of its own (python -m experiments run {who} …)")
+        os.environ[ONEDNN_ENV] = "0"
+    elif onednn_enabled():
+        raise UsageError(f"{who} trains with oneDNN off, but TensorFlow is already loaded with it on "
+                         f"in this process: train it in a process of its own "
+                         f"(python -m experiments run {who} …)")

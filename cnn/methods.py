@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn import onednn_enabled, require_onednn
+from cnn import onednn_enabled, train_without_onednn
 from cnn.config import BALANCING, TrainConfig
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES, FerData, default_cache_dir
@@ -61,7 +61,7 @@ class CnnMethod(Method):
 
     def fit(self, train: FerData, val: FerData) -> CnnMethod:
         if not ARCHITECTURES[self.architecture].onednn_training:
-            require_onednn(False, self.architecture)  # before TensorFlow loads
+            train_without_onednn(self.architecture)  # before TensorFlow loads
         from cnn import training
         from cnn.architectures import build_model
 

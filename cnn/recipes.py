@@ -32,7 +32,7 @@ class ArchitectureInfo:
     #: the source
     source_training: str | None = None
     #: False where TensorFlow's oneDNN kernels break this network's training (it then trains
-    #: in a process with oneDNN off, ``cnn.require_onednn``); prediction keeps oneDNN
+    #: in a process with oneDNN off, ``cnn.train_without_onednn``); prediction keeps oneDNN
     onednn_training: bool = True
 
 

@@ -56,18 +56,18 @@ def _predictions(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, usecols=["id", "true", "pred"]).set_index("id")
 
 
-def seed_ensemble(cnn_file: Path, partner_files: list[Path]) -> dict:
-    """The fused CNN averaged with each other seed's run of it, equal weights: the mean
-    accuracy of these seed pairs and how often the two seeds agree (NaN without a partner)."""
+def seed_ensemble(own: pd.DataFrame, partner_files: list[Path]) -> dict:
+    """The fused CNN (``own``: its PrivateTest predictions with probabilities) averaged with
+    each other seed's run of it, equal weights: the mean accuracy of these seed pairs and how
+    often the two seeds agree (NaN without a partner)."""
     if not partner_files:
         return {"seed_pair_accuracy": np.nan, "seed_pair_agreement": np.nan, "seed_pairs": 0}
-    own = pd.read_csv(cnn_file).set_index("id")
     columns = [f"p_{name}" for name in CLASSES]
     accuracies, agreements = [], []
     for path in partner_files:
         other = pd.read_csv(path).set_index("id")
         if set(other.index) != set(own.index):
-            raise ValueError(f"{path}: other PrivateTest images than {cnn_file}")
+            raise ValueError(f"{path}: other PrivateTest images than the fused CNN's")
         other = other.reindex(own.index)
         mean = (own[columns].to_numpy() + other[columns].to_numpy()) / 2
         accuracies.append(np.mean(np.asarray(CLASSES)[mean.argmax(axis=1)] == own["true"].to_numpy()))
@@ -92,7 +92,8 @@ def complementarity_frame(triples: list[dict], n_boot: int = 2000) -> pd.DataFra
     the fusion against each component (difference, bootstrap interval, McNemar p)."""
     rows = []
     for triple in triples:
-        cnn, classical, fused = (_predictions(triple[k]) for k in ("cnn", "classical", "fusion"))
+        cnn = pd.read_csv(triple["cnn"]).set_index("id")  # with its probabilities, read once
+        classical, fused = (_predictions(triple[k]) for k in ("classical", "fusion"))
         table = outcomes(cnn, classical)
         fused_right = (fused["pred"] == fused["true"]).reindex(table.index).to_numpy()
         row = {"method": triple["method"], "seed": triple["seed"],
@@ -102,7 +103,7 @@ def complementarity_frame(triples: list[dict], n_boot: int = 2000) -> pd.DataFra
                "cnn_accuracy": table["cnn_right"].mean(),
                "classical_accuracy": table["classical_right"].mean(),
                "fusion_accuracy": fused_right.mean(),
-               **seed_ensemble(triple["cnn"], triple.get("cnn_partners", []))}
+               **seed_ensemble(cnn, triple.get("cnn_partners", []))}
         for role in ("cnn", "classical"):
             right = table[f"{role}_right"].to_numpy()
             interval = paired_bootstrap(fused_right, right, n_boot=n_boot, seed=triple["seed"] or 0)
