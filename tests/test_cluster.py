@@ -127,18 +127,40 @@ def test_a_failing_run_is_retried_then_reported_and_lands_nothing(tmp_path, fer_
 
 
 def test_a_killed_worker_reruns_its_run_which_lands_once(tmp_path, fer_csv, local, address):
-    """The worker running the task is killed (SIGKILL) while its run's process works: the run's
-    process goes too, the scheduler reruns the task on a worker, and the run lands once."""
+    """The worker running the task is killed (SIGKILL) while its run's process works, holding the
+    only copy of the shipped data: the run's process goes too, the scheduler makes the data again
+    and reruns the task on a worker, and the run lands once."""
     killed: list[tuple[int, psutil.Process, str]] = []
+    failed: list[Exception] = []
     stop = threading.Event()
+    observer = distributed.Client(address, timeout=10)
+
+    def only_copy_on(worker_pid: int) -> None:
+        """Let Dask's memory manager drop every other copy of the data, as it does every 2 s."""
+        (worker,) = [address for address, pid in observer.run(os.getpid).items() if pid == worker_pid]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            observer.amm.run_once()
+            holders = [w for key, w in observer.who_has().items() if "data" in str(key).lower()]
+            if holders and all(list(h) == [worker] for h in holders):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the data is not only on the run's worker: {observer.who_has()}")
 
     def kill_first_worker_with_a_run() -> None:
+        try:
+            kill_when_a_run_starts()
+        except Exception as err:  # noqa: BLE001 - reported by the test, not lost in the thread
+            failed.append(err)
+
+    def kill_when_a_run_starts() -> None:
         while not stop.is_set() and not killed:
             for proc in psutil.Process().children(recursive=True):  # only what this test started
                 try:
                     command = proc.cmdline()
                     if "experiments.core.cluster" in command:
                         worker = proc.parent()
+                        only_copy_on(worker.pid)
                         worker.kill()
                         killed.append((worker.pid, proc, command[-1]))
                         break
@@ -155,8 +177,10 @@ def test_a_killed_worker_reruns_its_run_which_lands_once(tmp_path, fer_csv, loca
     finally:
         stop.set()
         killer.join()
-    assert killed, "no run process was seen to kill its worker"
+        observer.close()
+    assert not failed and killed, failed or "no run process was seen to kill its worker"
     assert status == 0 and _attempts(local, "hog-tree", since) == 2
+    assert _attempts(local, "data", since) == 2  # made again, not lost
     ((run, folders),) = _runs(results).items()
     assert run == ("hog-tree", 0) and len(folders) == 1 and not _hidden(results)
     manifest = json.loads((folders[0] / "manifest.json").read_text())

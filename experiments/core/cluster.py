@@ -8,7 +8,8 @@
 2. it connects to the scheduler (an unreachable one fails within ``CONNECT_SECONDS``), makes
    every worker declare its resources (``WORKER`` = 1 and ``MEMORY`` = its memory limit, unless
    it was started with its own) and asks the workers whether they see the data file; when all
-   do, each task reads it there, otherwise the driver ships the loaded arrays once (scatter);
+   do, each task reads it there, otherwise the driver ships the loaded arrays once, as a task
+   of their own that the scheduler can run again when the worker holding them dies (``ship``);
 3. it submits one task per run, asking for a whole worker (a CNN, a classical method: both use
    every core they are given) or a tenth of one (reference methods), and memory; the longest
    branch first. Failed tasks are retried ``--retries`` times (Dask's ``retries``); a task whose
@@ -38,6 +39,7 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
@@ -191,8 +193,7 @@ def run_grid(address: str, runs: list[Run], load: Callable[[], FerData], *,
         check_fits(tasks.values(), workers)
         say(f"{len(todo)} runs on {len(workers)} workers at {address} (data "
             f"{record['data']}); {len(report.skipped)} already done")
-        # on every worker: a worker that dies never takes the only copy with it
-        payload = None if shared else client.scatter(data, hash=False, broadcast=True)
+        payload = None if shared else ship(client, data)
         futures = {client.submit(run_task, task, payload, key=f"fer-{run.method}-seed{run.seed}-"
                                  f"{uuid.uuid4().hex[:8]}", resources=task.resources, retries=retries,
                                  priority=PRIORITY.get(task.branch, 2), pure=False): run
@@ -200,6 +201,20 @@ def run_grid(address: str, runs: list[Run], load: Callable[[], FerData], *,
         _collect(client, futures, data, results_dir, keep_model, methods, report,
                  total=len(runs), done=len(report.skipped))
     return report
+
+
+def ship(client, data: FerData):
+    """The loaded data as a task of its own whose input is the data itself, so the scheduler can
+    make it again: a scattered value is lost with the last worker that holds it, and Dask's
+    memory manager (ReduceReplicas) keeps a single copy, on the worker whose run needs it, so a
+    worker killed during its run would take the only copy and fail every run waiting for it."""
+    with warnings.catch_warnings():  # the data is meant to travel in the graph, once
+        warnings.filterwarnings("ignore", message=".*large graph", category=UserWarning)
+        return client.submit(_shipped, data, key=f"fer-data-{uuid.uuid4().hex[:8]}", pure=False)
+
+
+def _shipped(data: FerData) -> FerData:
+    return data
 
 
 def _collect(client, futures: dict, data: FerData, results_dir: Path, keep_model: bool, methods: dict,
