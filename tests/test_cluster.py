@@ -137,11 +137,11 @@ def test_a_killed_worker_reruns_its_run_which_lands_once(tmp_path, fer_csv, loca
 
     def only_copy_on(worker_pid: int) -> None:
         """Let Dask's memory manager drop every other copy of the data, as it does every 2 s."""
-        (worker,) = [address for address, pid in observer.run(os.getpid).items() if pid == worker_pid]
+        (worker,) = [where for where, pid in observer.run(os.getpid).items() if pid == worker_pid]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             observer.amm.run_once()
-            holders = [w for key, w in observer.who_has().items() if "data" in str(key).lower()]
+            holders = [w for key, w in observer.who_has().items() if "data" in str(key).lower()]  # fer-data-…
             if holders and all(list(h) == [worker] for h in holders):
                 return
             time.sleep(0.05)
