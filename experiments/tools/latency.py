@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,20 +25,27 @@ from experiments.core.manifest import environment, utc_now
 from experiments.core.runs import fer_runs
 from experiments.tools.models import check_known, load_method
 
-#: timed for speed alone, untrained, without a run: name -> what it is
-TIMING_ONLY = {"mini_xception_64": "mini-Xception at its authors' 64x64 input (each 48x48 face "
-                                   "resized inside the model), untrained: timing only"}
+
+class TimingOnly(NamedTuple):
+    """An architecture timed for speed alone, untrained, without a run."""
+
+    builder: str  # its model builder in ``cnn.architectures`` (imported only when timed)
+    description: str
+
+
+TIMING_ONLY = {"mini_xception_64": TimingOnly(
+    "authors_mini_xception", "mini-Xception at its authors' 64x64 input (each 48x48 face resized "
+    "inside the model), untrained: timing only")}
 
 
 def timing_only_predictor(name: str):
     """``predict_proba`` of a ``TIMING_ONLY`` architecture, on the same batch-norm-folded
     inference path as every trained CNN."""
-    from cnn.architectures import authors_mini_xception
+    from cnn import architectures
     from cnn.inference import fold_batch_norm
     from cnn.training import make_predictor
 
-    builders = {"mini_xception_64": authors_mini_xception}
-    return make_predictor(fold_batch_norm(builders[name]()))
+    return make_predictor(fold_batch_norm(getattr(architectures, TIMING_ONLY[name].builder)()))
 
 
 def model_runs(name: str, results_dir: str | Path) -> list[Path]:
@@ -94,7 +102,7 @@ def markdown(records: list[dict], command: str) -> str:
              "and for one image alone (median). CNNs predict as their recipe says (with the "
              "test-time flip where it has one) on the batch-norm-folded inference copy; classical "
              "pipelines include landmarks and feature extraction."
-             + "".join(f" `{name}`: {what}." for name, what in TIMING_ONLY.items()
+             + "".join(f" `{name}`: {what.description}." for name, what in TIMING_ONLY.items()
                        if any(r["method"] == name for r in records)), "",
              "| Method | Seed | ms/img, batch (median) | quartiles | min | ms, one image |",
              "|---|---:|---:|---:|---:|---:|"]
