@@ -210,7 +210,8 @@ def test_runs_and_refusals_before_any_connection(tmp_path, capsys):
         cluster.Run("a", 0), cluster.Run("a", 1), cluster.Run("b", 2)]
     with pytest.raises(SystemExit) as usage:
         main(["grid", "majority:x", "--cluster", "tcp://127.0.0.1:1"])
-    assert usage.value.code == 2 and "is not a seed" in capsys.readouterr().err
+    assert usage.value.code == 2 and "majority:x: the seed after ':': 'x' is not a whole number" in \
+        capsys.readouterr().err
     # a fusion reads the results folder: never sent to a worker
     with pytest.raises(cluster.ClusterError, match="reads other runs"):
         cluster.run_grid("tcp://127.0.0.1:1", [cluster.Run("late_fusion", 0)], lambda: None,

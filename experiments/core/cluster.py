@@ -27,7 +27,6 @@ overlap, whichever driver sent them. The driver trains nothing and takes no lock
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -131,26 +130,6 @@ def parse_runs(items: list[tuple[str, int | None]], seeds: list[int]) -> list[Ru
             if Run(name, s) not in runs:
                 runs.append(Run(name, s))
     return runs
-
-
-def run_item(text: str) -> tuple[str, int | None]:
-    """An argparse type: ``METHOD`` or ``METHOD:SEED``."""
-    name, colon, seed = text.partition(":")
-    return name, (seed_number(seed) if colon else None)
-
-
-def seed_number(text: str) -> int:
-    """An argparse type: a seed, a whole number from 0."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (a whole number from 0)")
-    return int(text)
-
-
-def whole_number(text: str) -> int:
-    """An argparse type: a whole number from 0."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 0")
-    return int(text)
 
 
 def run_grid(address: str, runs: list[Run], load: Callable[[], FerData], *,
@@ -483,49 +462,7 @@ def _exit_with_parent(worker_pid: int, task_dir: Path, poll: float = 0.5) -> Non
     threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
 
 
-# ----------------------------------------------------------------------------- command line
-
-
-def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``grid`` command's own options (the data options are the CLI's)."""
-    parser.add_argument("runs", metavar="METHOD", nargs="+", type=run_item,
-                        help="a name from `methods` (run with every --seeds) or NAME:SEED (that seed only)")
-    parser.add_argument("--seeds", metavar="S", type=seed_number, nargs="+", default=[0],
-                        help="seeds of every METHOD given without one (default 0)")
-    parser.add_argument("--cluster", metavar="ADDRESS", required=True,
-                        help="the Dask scheduler, e.g. tcp://head:8786 (started with `dask scheduler`)")
-    parser.add_argument("--retries", metavar="N", type=whole_number, default=DEFAULT_RETRIES,
-                        help=f"reruns of a run that failed (default {DEFAULT_RETRIES}); a run whose "
-                             "worker died is rerun by the scheduler (its allowed-failures, default 3)")
-    parser.add_argument("--ship-data", action="store_true",
-                        help="send the data through the cluster even when every worker sees the file")
-    parser.add_argument("--no-model", action="store_true",
-                        help="do not keep the fitted models in the run folders")
-
-
-def grid_command(args: argparse.Namespace, load: Callable[[], FerData]) -> int:
-    """``grid``: 0 when every run is done, ``RUNS_FAILED`` when some failed (the others landed),
-    2 (usage) when the grid cannot start; 130 when interrupted."""
-    from experiments.core import errors
-    from experiments.core.harness import DEFAULT_RESULTS
-
-    runs = parse_runs(args.runs, args.seeds)
-    try:
-        report = run_grid(args.cluster, runs, load, results_dir=args.results or DEFAULT_RESULTS,
-                          subset=args.subset, subset_seed=args.subset_seed, resize=args.resize,
-                          use_cache=not args.no_cache, keep_model=not args.no_model,
-                          retries=args.retries, ship_data=args.ship_data)
-    except ClusterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return errors.USAGE
-    except KeyboardInterrupt:
-        print("grid interrupted: finished runs have landed, the others were cancelled", file=sys.stderr)
-        return errors.INTERRUPTED
-    print(f"grid: {len(report.landed)} runs landed, {len(report.skipped)} already done, "
-          f"{len(report.failed)} failed", file=sys.stderr)
-    for run, why in report.failed:
-        print(f"failed: {run.method} seed {run.seed}: {why.splitlines()[0]}", file=sys.stderr)
-    return RUNS_FAILED if report.failed else errors.OK
+# ----------------------------------------------------------------------------- helpers
 
 
 def _first_line(err: BaseException) -> str:

@@ -1,0 +1,85 @@
+"""Command line: ``python -m experiments COMMAND`` (``--help`` lists the commands).
+
+``parser`` declares the commands and their options (``options``: the argument types and the
+options several commands share); ``commands`` runs those that read the data, train, time and
+report, ``photos`` those that classify faces in photos. A user's mistake ends in one line on
+stderr naming the file (or option) and the problem, and an exit status from
+``experiments.core.errors`` (README.md, "Exit status"); options are checked by the parser,
+outputs for writability, before any work.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+from experiments.cli.parser import build_parser
+from experiments.core import errors
+from experiments.core.data import CacheWarning, DataError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status (``experiments.core.errors``) says how it ended."""
+    _one_line_warnings()
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+            status = args.handler(args)
+        except Exception as err:
+            status = _report(err)
+            if status is None:  # not a user's mistake: a bug, keep its traceback
+                raise
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return errors.INTERRUPTED
+    except BrokenPipeError:  # `... | head -1`: the reader has what it wanted
+        _silence_stdout()
+        return errors.BROKEN_PIPE
+
+
+def _error_statuses() -> list[tuple[tuple[type, ...], int]]:
+    """Which exception means which exit status (first match wins)."""
+    from experiments.core.compute import FolderBusyError
+    from experiments.method import UnknownMethodError
+    from experiments.tools.predict import InputError
+
+    return [((InputError,), errors.INPUT), ((errors.OutputError,), errors.OUTPUT),
+            ((errors.CorruptFileError,), errors.CORRUPT), ((FolderBusyError,), errors.BUSY),
+            ((DataError, UnknownMethodError, errors.UsageError, FileNotFoundError), errors.USAGE)]
+
+
+def _report(err: Exception) -> int | None:
+    """Print a user's mistake as one line and return its exit status; None for anything else."""
+    for kinds, status in _error_statuses():
+        if isinstance(err, kinds):
+            message = err.args[0] if isinstance(err, KeyError) and err.args else err
+            print(f"error: {errors.first_line(Exception(message))}", file=sys.stderr)
+            return status
+    return None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (tests)
+        pass
+
+
+def _one_line_warnings() -> None:
+    """Print the data cache's warnings as one ``warning: ...`` line (no source location)."""
+    default = warnings.formatwarning
+    if getattr(default, "one_line", False):
+        return
+
+    def formatwarning(message, category, filename, lineno, line=None):
+        if issubclass(category, CacheWarning):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    formatwarning.one_line = True
+    warnings.formatwarning = formatwarning
