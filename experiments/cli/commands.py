@@ -8,11 +8,13 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
 from experiments.cli.options import load_data
 from experiments.core import errors
+from experiments.core.data import FerData
 
 BATCH = 256  # latency and flip time batches of this many PrivateTest images
 
@@ -117,14 +119,11 @@ def latency(args: argparse.Namespace) -> int:
     for name in args.methods:
         if name not in benchmark.TIMING_ONLY:
             check_known(name)  # before reading the data
-    results = results_folder(args)
-    data = load_data(args)
-    images = enough_for_a_batch(data)
-    with compute_lock(data, "latency benchmark"):
-        records = benchmark.measure(args.methods, images, results, repeats=args.repeats)
-    for path in benchmark.write(records, results, _command_line()):
-        print(path)
-    return errors.OK
+    def measure(data: FerData, results: Path) -> list:
+        return benchmark.measure(args.methods, data.split("PrivateTest").images, results,
+                                 repeats=args.repeats)
+
+    return _time_saved_models(args, "latency benchmark", measure, benchmark.write)
 
 
 def flip(args: argparse.Namespace) -> int:
@@ -136,14 +135,10 @@ def flip(args: argparse.Namespace) -> int:
     if args.method not in available_methods("cnn"):
         raise errors.UsageError(f"{args.method} is not a CNN: it has no test-time flip to compare "
                                 f"(CNNs: {', '.join(available_methods('cnn'))})")
-    results = results_folder(args)
-    data = load_data(args)
-    enough_for_a_batch(data)
-    with compute_lock(data, "flip benchmark"):
-        records = benchmark.compare(args.method, data, results, repeats=args.repeats)
-    for path in benchmark.write(records, results, _command_line()):
-        print(path)
-    return errors.OK
+    def measure(data: FerData, results: Path) -> list:
+        return benchmark.compare(args.method, data, results, repeats=args.repeats)
+
+    return _time_saved_models(args, "flip benchmark", measure, benchmark.write)
 
 
 def table(args: argparse.Namespace) -> int:
@@ -191,15 +186,19 @@ def compute_lock(data, purpose: str):
     return nullcontext() if data.per_class is not None else machine_lock(purpose)
 
 
-def enough_for_a_batch(data):
-    """PrivateTest's images, when there are enough to time batches of ``BATCH``."""
-    images = data.split("PrivateTest").images
-    if len(images) < BATCH:
-        raise errors.UsageError(f"{data.source}: PrivateTest has {len(images)} images here, fewer than "
+def _time_saved_models(args: argparse.Namespace, purpose: str,
+                       measure: Callable[[FerData, Path], list], write: Callable) -> int:
+    """A benchmark of saved models (``latency``, ``flip``): ``measure(data, results)`` under the
+    machine lock, once PrivateTest is known to hold a timed batch; ``write`` its records
+    (with the command that made them) and print the files."""
+    results = results_folder(args)
+    data = load_data(args)
+    size = len(data.split("PrivateTest"))
+    if size < BATCH:
+        raise errors.UsageError(f"{data.source}: PrivateTest has {size} images here, fewer than "
                                 f"the {BATCH} of one timed batch (a smaller --subset?)")
-    return images
-
-
-def _command_line() -> str:
-    """The command as the user would type it again (for the benchmarks' records)."""
-    return " ".join(["python -m experiments", *sys.argv[1:]])
+    with compute_lock(data, purpose):
+        records = measure(data, results)
+    for path in write(records, results, " ".join(["python -m experiments", *sys.argv[1:]])):
+        print(path)
+    return errors.OK
