@@ -180,6 +180,7 @@ class CnnMethod(Method):
             "epochs_other_cpu_share": share,
             "epochs_contended": share is not None and share > CONTENDED_SHARE,
             "epochs_without_cpu_record": sum(1 for row in history if "cpu_seconds" not in row),
+            "sittings": self.result_.sittings,  # a resumed run's: when each began, after which epoch
         }
 
     def selection(self) -> dict:

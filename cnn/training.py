@@ -42,6 +42,7 @@ from experiments.core import atomic
 from experiments.core.compute import CpuMeter, exclusive_folder
 from experiments.core.data import CLASSES, IMAGE_SIZE
 from experiments.core.errors import CorruptFileError, first_line
+from experiments.core.manifest import utc_now
 from experiments.core.plots import save_figure
 
 STATE_FILE = "state.json"
@@ -272,6 +273,7 @@ class TrainResult:
     train_cpu_seconds: float
     history: list[dict] = field(default_factory=list)
     curves: dict[str, Path] = field(default_factory=dict)
+    sittings: list[dict] = field(default_factory=list)  # {"started", "after_epoch"}: see _sittings
 
 
 def train(build: Callable[[], keras.Model], config: TrainConfig,
@@ -318,6 +320,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
                                  lambda path: keras.saving.load_model(path, compile=True))
         log(f"[{name}] resuming after epoch {state['epoch']} from {work_dir}")
     predict = make_predictor(model, config.tta_flip)
+    sitting = {"started": utc_now(), "after_epoch": state["epoch"]}  # kept once it trains an epoch
 
     while (reason := _stop_reason(state, config)) is None:
         epoch = state["epoch"]
@@ -336,6 +339,8 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
                "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds,
                "cpu_seconds": meter.cpu_seconds, "other_cpu_share": meter.other_share}
         improved = val_acc > state["best_val_accuracy"]
+        if sitting is not None:
+            state["sittings"], sitting = _sittings(state) + [sitting], None
         _advance(state, row, improved, config)
         _save_checkpoint(model, work_dir, state, improved)
         write_curves(state["history"], curves_dir)
@@ -352,7 +357,8 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
     _load_checkpoint(work_dir, state["best"], best.load_weights)
     return TrainResult(best, state["best_epoch"], state["best_val_accuracy"], state["epoch"], reason,
                        state["elapsed_seconds"], state.get("cpu_seconds", 0.0), list(state["history"]),
-                       {CURVES_CSV: curves_dir / CURVES_CSV, CURVES_PNG: curves_dir / CURVES_PNG})
+                       {CURVES_CSV: curves_dir / CURVES_CSV, CURVES_PNG: curves_dir / CURVES_PNG},
+                       _sittings(state))
 
 
 def _stop_reason(state: dict, config: TrainConfig) -> str | None:
@@ -366,6 +372,15 @@ def _stop_reason(state: dict, config: TrainConfig) -> str | None:
         if state["elapsed_seconds"] + last > config.time_budget_minutes * 60:
             return f"time budget of {config.time_budget_minutes:g} min"
     return None
+
+
+def _sittings(state: dict) -> list[dict]:
+    """The sittings (processes) that trained the run so far: when each started (UTC) and after
+    which epoch. A checkpoint written before sittings were recorded counts its epochs as one
+    sitting whose start is unknown (None)."""
+    if "sittings" in state:
+        return list(state["sittings"])
+    return [{"started": None, "after_epoch": 0}] if state["epoch"] else []
 
 
 def _advance(state: dict, row: dict, improved: bool, config: TrainConfig) -> None:

@@ -278,6 +278,13 @@ def test_tiny_run_trains_resumes_and_writes_curves(tmp_path, data, capsys, monke
     assert list(resumed["epoch"]) == [1, 2]
     pd.testing.assert_frame_equal(resumed.iloc[:1], frame)
     assert second.cost_details()["epochs_trained"] == 2
+    # two sittings trained it (the killed one finished no epoch), each with its start
+    sittings = second.cost_details()["sittings"]
+    assert [s["after_epoch"] for s in sittings] == [0, 1]
+    assert all(s["started"] for s in sittings) and sittings[0]["started"] <= sittings[1]["started"]
+    # a checkpoint from before sittings were recorded: its epochs are one sitting of unknown start
+    assert training._sittings({"epoch": 5}) == [{"started": None, "after_epoch": 0}]
+    assert training._sittings({"epoch": 0}) == []
     last = keras.saving.load_model(work / json.loads((work / "state.json").read_text())["last"])
     steps = training.steps_per_epoch(train.labels, TINY)
     assert int(last.optimizer.iterations.numpy()) == 2 * steps
