@@ -277,6 +277,26 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
     assert training_note("ua_c", tmp_path / "missing") == ""
 
 
+def test_the_learning_curves_figure_has_every_network_of_any_branch(tmp_path):
+    from experiments.reports.figures import trained_curves
+
+    rows = []
+    for method, branch, dataset, curve in [("a_cnn", "cnn", "FER2013", True),
+                                           ("early_fusion", "fusion", "FER2013", True),
+                                           ("late_fusion", "fusion", "FER2013", False),
+                                           ("an_svm", "classical", "FER2013", False),
+                                           ("a_cnn", "cnn", "JAFFE", True)]:
+        run = tmp_path / dataset / method
+        run.mkdir(parents=True)
+        if curve:
+            pd.DataFrame({"epoch": [1, 2], "val_accuracy": [0.4, 0.5]}).to_csv(
+                run / "learning_curves.csv", index=False)
+        rows.append({"method": method, "branch": branch, "dataset": dataset, "run": str(run)})
+    drawn = trained_curves(pd.DataFrame(rows))
+    assert [name for name, _ in drawn] == ["a_cnn", "early_fusion"]
+    assert list(drawn[1][1]["val_accuracy"]) == [0.4, 0.5]
+
+
 def test_cpu_time_and_contended_training_are_shown():
     from experiments.reports.table import display_frame
 

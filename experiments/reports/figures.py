@@ -112,24 +112,33 @@ def confusion_best(frame: pd.DataFrame, runs: dict[str, dict], out_dir: Path) ->
     return paths
 
 
+def trained_curves(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The learning curve of every FER2013 row trained epoch by epoch, whatever its branch (a
+    CNN, the early-fusion network), from the row's run (its lowest seed's); rows without one
+    (classical, reference, late fusion) are left out."""
+    rows = frame[frame["dataset"] == "FER2013"]
+    curves = [(r.method, Path(r.run) / "learning_curves.csv") for r in rows.itertuples()]
+    return [(name, pd.read_csv(path)) for name, path in curves if path.exists()]
+
+
 def learning_curves(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """PublicTest accuracy of every CNN (its lowest seed's run) against epochs and against
+    """PublicTest accuracy of every network (``trained_curves``) against epochs and against
     cumulative training CPU time, and PublicTest loss against epochs."""
-    cnn = frame[(frame["branch"] == "cnn") & (frame["dataset"] == "FER2013")]
-    curves = [(r.method, Path(r.run) / "learning_curves.csv") for r in cnn.itertuples()]
-    curves = [(name, pd.read_csv(path)) for name, path in curves if path.exists()]
+    curves = trained_curves(frame)
     if not curves:
         return []
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     untimed = []
-    for name, curve in curves:
-        line, = axes[0].plot(curve["epoch"], 100 * curve["val_accuracy"], marker=".", ms=3, label=name)
+    for index, (name, curve) in enumerate(curves):
+        # the colour cycle has 10 colours: the next ten networks repeat them, dashed
+        style = {"marker": ".", "ms": 3, "linestyle": "-" if index < 10 else "--"}
+        line, = axes[0].plot(curve["epoch"], 100 * curve["val_accuracy"], label=name, **style)
+        style["color"] = line.get_color()
         if "cpu_seconds" in curve and curve["cpu_seconds"].notna().all():
-            axes[1].plot(curve["cpu_seconds"].cumsum() / 3600, 100 * curve["val_accuracy"], marker=".",
-                         ms=3, color=line.get_color())
+            axes[1].plot(curve["cpu_seconds"].cumsum() / 3600, 100 * curve["val_accuracy"], **style)
         else:
             untimed.append(name)
-        axes[2].plot(curve["epoch"], curve["val_loss"], marker=".", ms=3, color=line.get_color())
+        axes[2].plot(curve["epoch"], curve["val_loss"], **style)
     axes[0].set_ylabel("PublicTest accuracy (%)")
     axes[1].set_ylabel("PublicTest accuracy (%)")
     axes[2].set_ylabel("PublicTest loss")
@@ -143,7 +152,8 @@ def learning_curves(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
     axes[0].legend(fontsize=7)
-    fig.suptitle("CNN learning curves (lowest seed's run; epoch selected on PublicTest)", fontsize=10)
+    fig.suptitle("Learning curves of the networks (lowest seed's run; epoch selected on PublicTest)",
+                 fontsize=10)
     fig.tight_layout()
     paths = [out_dir / "learning_curves.png", out_dir / "learning_curves.pdf"]
     save_figures(fig, paths)

@@ -282,7 +282,7 @@ def write_report(results_dir: str | Path) -> Path:
     figures = [("Accuracy against cost (Pareto front dashed)", "accuracy_vs_cost"),
                ("Per-class recall of the two bests", "per_class_recall"),
                ("Confusion matrices of the two bests (row-normalised)", "confusion_best"),
-               ("CNN learning curves", "learning_curves"),
+               ("Learning curves of the networks (CNNs and the early fusion)", "learning_curves"),
                ("Where the CNN and the landmark pipeline are right", "complementarity")]
     figure_md = "\n".join(
         f"**{title}** ([PDF](figures/{stem}.pdf))\n\n![{title}](figures/{stem}.png)\n"
