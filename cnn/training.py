@@ -320,7 +320,8 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
                                  lambda path: keras.saving.load_model(path, compile=True))
         log(f"[{name}] resuming after epoch {state['epoch']} from {work_dir}")
     predict = make_predictor(model, config.tta_flip)
-    sitting = {"started": utc_now(), "after_epoch": state["epoch"]}  # kept once it trains an epoch
+    # this sitting joins the record with its first epoch (a sitting that trains none is not one)
+    sittings = _sittings(state) + [{"started": utc_now(), "after_epoch": state["epoch"]}]
 
     while (reason := _stop_reason(state, config)) is None:
         epoch = state["epoch"]
@@ -339,8 +340,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
                "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds,
                "cpu_seconds": meter.cpu_seconds, "other_cpu_share": meter.other_share}
         improved = val_acc > state["best_val_accuracy"]
-        if sitting is not None:
-            state["sittings"], sitting = _sittings(state) + [sitting], None
+        state["sittings"] = sittings
         _advance(state, row, improved, config)
         _save_checkpoint(model, work_dir, state, improved)
         write_curves(state["history"], curves_dir)
