@@ -107,7 +107,8 @@ def detectors(args: argparse.Namespace) -> int:
 
 
 def results_and_model(args: argparse.Namespace) -> tuple[Path, str]:
-    """The results folder and the model to use: --model, else the one `make ship` shipped."""
+    """The results folder and the model to use: --model, else the shipped model with the best
+    PublicTest accuracy."""
     from experiments.tools.models import default_model
 
     results = results_folder(args)
