@@ -12,6 +12,9 @@ SCHEDULES = ("constant", "plateau", "cosine")
 BALANCING = ("none", "oversample", "class_weight")
 NORMALISATIONS = ("unit", "symmetric", "standardise")
 TEACHER_FIELDS = ("teacher", "teacher_weight", "teacher_temperature")
+#: fields left out of a config's ``as_dict`` while they hold these values, so the recipes that
+#: do not use them keep the run keys and checkpoint folders they had before the fields existed
+OMITTED_AT_DEFAULT = {"drop_last_batch": False}
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled (AdamW / SGD); 0 = none
     momentum: float = 0.9  # SGD only
     batch_size: int = 64
+    #: leave out each epoch's last, partial batch (the images in it differ from epoch to epoch,
+    #: as the order is reshuffled)
+    drop_last_batch: bool = False
     epochs: int = 30
     #: stop after this many epochs without a better PublicTest accuracy (None: never)
     patience: int | None = None
@@ -108,10 +114,14 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         """The fields; the teacher's only when there is one (so recipes without a teacher keep
-        the run keys and checkpoint folders they had before distillation existed)."""
+        the run keys and checkpoint folders they had before distillation existed), and those of
+        ``OMITTED_AT_DEFAULT`` only when they differ from it (likewise)."""
         out = asdict(self)
         if self.teacher is None:
             for key in TEACHER_FIELDS:
+                out.pop(key)
+        for key, default in OMITTED_AT_DEFAULT.items():
+            if out[key] == default:
                 out.pop(key)
         return out
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn import onednn_enabled, train_without_onednn
+from cnn import onednn_enabled
 from cnn.config import BALANCING, TrainConfig
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES, FerData, default_cache_dir
@@ -60,8 +60,6 @@ class CnnMethod(Method):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, train: FerData, val: FerData) -> CnnMethod:
-        if not ARCHITECTURES[self.architecture].onednn_training:
-            train_without_onednn(self.architecture)  # before TensorFlow loads
         from cnn import training
         from cnn.architectures import build_model
 

@@ -41,7 +41,7 @@ from cnn.config import Augmentation, TrainConfig
 from experiments.core import atomic
 from experiments.core.compute import CpuMeter, exclusive_folder
 from experiments.core.data import CLASSES, IMAGE_SIZE
-from experiments.core.errors import CorruptFileError, first_line
+from experiments.core.errors import CorruptFileError, UsageError, first_line
 from experiments.core.manifest import utc_now
 from experiments.core.plots import save_figure
 
@@ -112,7 +112,12 @@ def epoch_plan(labels: np.ndarray, config: TrainConfig, seed: int, epoch: int):
 
 def steps_per_epoch(labels: np.ndarray, config: TrainConfig) -> int:
     n = len(labels) + len(oversampled_indices(labels, config))
-    return math.ceil(n / config.batch_size)
+    if not config.drop_last_batch:
+        return math.ceil(n / config.batch_size)
+    if n < config.batch_size:
+        raise UsageError(f"{n} training images are fewer than one batch of {config.batch_size}, "
+                         f"and this recipe trains on whole batches only: use a larger subset")
+    return n // config.batch_size
 
 
 def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig, *,
@@ -129,7 +134,8 @@ def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig
     weights = class_weights(labels, config)[labels[index]]
     extra_rows = np.zeros((len(index), 0), np.float32) if extra is None else extra[index].astype(np.float32)
     ds = tf.data.Dataset.from_tensor_slices(
-        (images[index][..., None], extra_rows, labels[index], is_copy, weights)).batch(config.batch_size)
+        (images[index][..., None], extra_rows, labels[index], is_copy, weights)
+    ).batch(config.batch_size, drop_remainder=config.drop_last_batch)
     augment = config.augmentation.active or (is_copy.any() and config.oversample_augmentation.active)
 
     def prepare(batch_number, batch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -15,6 +16,7 @@ from cnn.config import STANDARD_AUGMENTATION, Augmentation, TrainConfig
 from cnn.methods import CnnMethod
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES, FerData
+from experiments.core.errors import UsageError
 from experiments.core.harness import RunConfig, run_method
 from experiments.method import available_methods, make_method
 from tests.conftest import synthetic_arrays
@@ -90,31 +92,31 @@ def test_recipes_follow_the_sources():
     assert shortened == {"ua_c": "60 epochs", "nn_model2": "50 epochs",
                          "mini_xception": "until early stopping (patience 50, at most 10000 epochs)"}
     assert (ARCHITECTURES["ua_c"].recipe.epochs, ARCHITECTURES["nn_model2"].recipe.epochs) == (45, 24)
-    assert xception.epochs == 65
+    assert xception.epochs == 180 and xception.patience == 50
 
 
-def test_a_network_that_trains_without_onednn_gets_it(data, tmp_path, monkeypatch):
+def test_mini_xception_trains_on_whole_batches_with_onednn(tmp_path):
+    """This TensorFlow build with oneDNN crashes the process on an odd-sized training batch of
+    mini-Xception, such as an epoch's last one: its recipe trains on whole batches only."""
     import os
     import subprocess
     import sys
 
     from cnn import ONEDNN_ENV
-    from experiments.core.errors import UsageError
 
-    assert [n for n, info in ARCHITECTURES.items() if not info.onednn_training] == ["mini_xception"]
-    # fitting switches oneDNN off before TensorFlow loads, whatever the environment said; the
-    # run's config records it (the fit itself stops at the missing data, after the import)
-    code = ("import os, sys; from cnn.methods import CnnMethod; m = CnnMethod('mini_xception')\n"
-            "try: m.fit(None, None)\nexcept AttributeError: pass\n"
-            "print('tensorflow' in sys.modules, os.environ['TF_ENABLE_ONEDNN_OPTS'], m.config()['onednn'])")
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, ONEDNN_ENV: "1"},
-                         capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "0", "False"]
-    # where TensorFlow already runs with oneDNN on, it is a usage error naming the network
-    monkeypatch.setenv(ONEDNN_ENV, "1")
-    with pytest.raises(UsageError, match="mini_xception trains with oneDNN off.*process of its own"):
-        CnnMethod("mini_xception", work_dir=tmp_path).fit(*_splits(data))
-    assert not any(tmp_path.iterdir())  # nothing trained
+    assert ARCHITECTURES["mini_xception"].recipe.drop_last_batch
+    code = ("import dataclasses, sys, numpy as np; from cnn import training\n"
+            "from cnn.architectures import build_model; from cnn.recipes import ARCHITECTURES\n"
+            "config = dataclasses.replace(ARCHITECTURES['mini_xception'].recipe, epochs=1)\n"
+            "rng = np.random.default_rng(0); x = rng.integers(0, 256, (37, 48, 48), np.uint8)\n"
+            "y = np.arange(37) % 7\n"
+            "r = training.train(lambda: build_model('mini_xception', config.normalisation), config,\n"
+            "                   (x, y), (x[:9], y[:9]), seed=0, work_dir=sys.argv[1], log=print)\n"
+            "print(r.epochs_trained)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "work")],
+                         env={**os.environ, ONEDNN_ENV: "1"}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "1"
 
 
 def test_pixel_scaling_modes():
@@ -173,6 +175,31 @@ def test_pipeline_is_deterministic_for_a_seed(data):
     assert y.shape == (32, 7) and np.all(y.sum(axis=1) == 1) and np.all(w == 1)
     assert not np.array_equal(x, _first_batch(data, TINY, seed=6)[0])
     assert not np.array_equal(x, _first_batch(data, TINY, seed=5, epoch=1)[0])
+
+
+def test_whole_batches_only_leaves_out_each_epochs_last_partial_batch(data):
+    train, _ = _splits(data)
+    whole = replace(TINY, balance="none", drop_last_batch=True)
+    n = len(train.labels)
+    assert n % 32  # the fixture's last batch is partial
+
+    def batch_sizes(config, epoch=0):
+        ds = training.training_dataset(train.images, train.labels, config, seed=0, epoch=epoch)
+        return [len(y) for _, y, _ in ds.as_numpy_iterator()]
+
+    assert batch_sizes(whole) == [32] * (n // 32) == [32] * training.steps_per_epoch(train.labels, whole)
+    kept = replace(whole, drop_last_batch=False)
+    assert batch_sizes(kept) == [32] * (n // 32) + [n % 32]
+    assert training.steps_per_epoch(train.labels, kept) == n // 32 + 1
+    # the order is reshuffled each epoch, so the images left out differ from epoch to epoch
+    left_out = [set(training.epoch_plan(train.labels, whole, 0, epoch)[0][n // 32 * 32:])
+                for epoch in (0, 1)]
+    assert left_out[0] != left_out[1]
+    # recipes that keep the partial batch keep their run keys; fewer images than one batch is
+    # the user's mistake, said in one line
+    assert "drop_last_batch" not in kept.as_dict() and whole.as_dict()["drop_last_batch"]
+    with pytest.raises(UsageError, match=r"^\d+ training images are fewer than one batch of 512"):
+        training.steps_per_epoch(train.labels, replace(whole, batch_size=512))
 
 
 def test_oversampling_brings_disgust_up_to_surprise(data):
