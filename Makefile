@@ -153,7 +153,8 @@ table: setup
 detectors: setup
 	$(FER) detectors --model $(MODEL) $(DATA_ARG) --results $(RESULTS)
 
-# inference latency of every seed's trained model on its own (results/latency.{json,md}); run
+# inference latency of every seed's model on its own (results/latency.{json,md}; a run whose
+# model is not here: the one shipped from it, else a CNN's network untrained); run
 # it on a quiet machine: the speed targets are checked here, not in the runs' single timings
 LATENCY ?= best_small best_small_fast best_small_fast_kd mini_xception mini_xception_64 landmarks+hog+gabor-rbf_svm late_fusion late_fusion_mlp hybrid_small
 latency: setup

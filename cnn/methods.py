@@ -115,6 +115,14 @@ class CnnMethod(Method):
         self.model_ = model  # saved and shipped as trained; predictions use the folded copy
         self._predict = make_predictor(fold_batch_norm(model), self.train_config.tta_flip)
 
+    def untrained(self) -> CnnMethod:
+        """This network with its initial weights, untrained, ready to predict: for timing alone
+        (a CNN's time per image does not depend on its weights)."""
+        from cnn.architectures import build_model
+
+        self._use(build_model(self.architecture, self.train_config.normalisation))
+        return self
+
     # ------------------------------------------------------------------ prediction
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
