@@ -15,7 +15,7 @@ from experiments.core.data import CLASSES, load_fer2013
 from experiments.core.harness import RunConfig, run_method
 from experiments.tools.detectors import choose, chosen_pipeline, detectors_markdown
 from experiments.tools.evaluate import canonical_class, scan_labelled_folder
-from experiments.tools.models import find_model, fitted_for_seed, load_trained, ship
+from experiments.tools.models import NotTrainedError, find_model, fitted_for_seed, load_trained, ship
 from features.faces import FER_SIZE, find_faces
 
 
@@ -147,6 +147,31 @@ def test_the_best_publictest_run_is_loaded_and_shipped_not_the_newest(results):
     manifest = json.loads((old / "manifest.json").read_text())
     (old / "manifest.json").write_text(json.dumps({**manifest, "run_key": {"train": {"epochs": 3}}}))
     assert find_model("majority", results) == tie / "model"
+
+
+def test_a_best_run_whose_model_is_not_here_is_never_replaced_by_a_worse_seed(results, capsys):
+    """Models stay out of git: on a fresh checkout the seed chosen on PublicTest may have no model
+    here. Its shipped model is used and kept; a worse seed's model never takes its place."""
+    import shutil
+
+    first = next(p for p in (results / "runs" / "majority").iterdir() if not p.name.startswith("."))
+    best = shutil.copytree(first, first.with_name("29990101T000000000-seed1"))
+    metrics = json.loads((best / "metrics.json").read_text())
+    metrics["seed"], metrics["splits"]["PublicTest"]["accuracy"] = 1, 0.9
+    (best / "metrics.json").write_text(json.dumps(metrics))
+    ship("majority", results)
+    shutil.rmtree(best / "model")  # a fresh checkout: the shipped copy is the only one
+    shipped = results / "models" / "majority"
+    assert find_model("majority", results) == shipped
+    assert ship("majority", results) == shipped and "kept as shipped" in capsys.readouterr().err
+    assert json.loads((shipped / "shipped.json").read_text())["run"] == f"runs/majority/{best.name}"
+    # not shipped from the best run either: nothing is shipped, the message says which seed to train
+    shutil.rmtree(shipped)
+    with pytest.raises(NotTrainedError, match=r"its best run by PublicTest, .*seed1, kept no model "
+                                              r"here .*SEED=1$"):
+        ship("majority", results)
+    assert not shipped.exists()
+    assert find_model("majority", results) == first / "model"  # the best of those here
 
 
 def test_a_component_is_never_an_older_recipes_run(results, csv_file):

@@ -47,15 +47,23 @@ def check_known(name: str) -> None:
 
 
 def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
-    """The folder holding ``name``'s model: the full-data run's with the best PublicTest
-    accuracy (of those with the method's current settings), else the shipped one, else the
-    newest subset run's (with a warning)."""
+    """The folder holding ``name``'s model: that of the full-data run with the best PublicTest
+    accuracy (of those with the method's current settings) where it is here or shipped, else
+    the best of the runs whose models are here, else the shipped one, else the newest subset
+    run's (with a warning). Models stay out of git, so on a fresh checkout most are not here."""
     check_known(name)
     results_dir = Path(results_dir)
-    runs = fer_runs(results_dir, name, with_model=True, current=True)
-    if runs:
-        return best_by_publictest(runs) / "model"
     shipped = results_dir / SHIPPED / name
+    runs = fer_runs(results_dir, name, current=True)
+    if runs:
+        best = best_by_publictest(runs)
+        if (best / "model").is_dir():
+            return best / "model"
+        if shipped_run_id(name, results_dir) == best.name:
+            return shipped
+        here = [run for run in runs if (run / "model").is_dir()]
+        if here:
+            return best_by_publictest(here) / "model"
     if (shipped / SHIPPED_META).exists():
         return shipped
     quick = fer_runs(results_dir, name, subsets=True, with_model=True)
@@ -179,7 +187,9 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     """Copy the model of ``run`` to ``results/models/<name>/``. By default ``run`` is the
     full-data run of ``name`` with the best PublicTest accuracy (of those with its current
     settings), unless a shipped fusion refers to the shipped ``name``: then that stays (said
-    on stderr), so the fusion keeps working.
+    on stderr), so the fusion keeps working. Where that run's model is not here (models stay
+    out of git), the model shipped from it stays; if none was, nothing is shipped (an error
+    naming the seed to train again): a worse seed never takes the best one's place.
 
     A late fusion ships as its ``fusion.json`` with references to its components' shipped
     models (shipped here first when they are not yet), so a fusion of two models that each fit
@@ -195,11 +205,20 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
             print(f"{name}: kept as shipped (run {shipped_run_id(name, results_dir)}), which the "
                   f"shipped {user} refers to", file=sys.stderr)
             return results_dir / SHIPPED / name
-        runs = fer_runs(results_dir, name, with_model=True, current=True)
+        runs = fer_runs(results_dir, name, current=True)
         if not runs:
-            raise NotTrainedError(f"no full-data run of {name!r} (current settings) with a model; "
+            raise NotTrainedError(f"no full-data run of {name!r} (current settings); "
                                   f"train it with: {train_command(name)}")
         run = best_by_publictest(runs)
+        if not (run / "model").is_dir():  # trained on another machine: models are not in git
+            if shipped_run_id(name, results_dir) == run.name:
+                print(f"{name}: kept as shipped (run {run.name}, the best by PublicTest; its model "
+                      "is not here)", file=sys.stderr)
+                return results_dir / SHIPPED / name
+            seed = read_json(run / "metrics.json").get("seed")
+            raise NotTrainedError(f"{name}: its best run by PublicTest, {run}, kept no model here "
+                                  f"(trained on another machine?); train that seed again: "
+                                  f"{train_command(name)} SEED={seed}")
     _check_no_fusion_breaks(name, run.name, results_dir, for_fusion)
     source = run / "model"
     references: dict[str, dict] = {}
