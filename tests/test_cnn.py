@@ -92,7 +92,7 @@ def test_recipes_follow_the_sources():
     assert shortened == {"ua_c": "60 epochs", "nn_model2": "50 epochs",
                          "mini_xception": "until early stopping (patience 50, at most 10000 epochs)"}
     assert (ARCHITECTURES["ua_c"].recipe.epochs, ARCHITECTURES["nn_model2"].recipe.epochs) == (45, 24)
-    assert xception.epochs == 180 and xception.patience == 50
+    assert xception.epochs == 270 and xception.patience == 50
 
 
 def test_mini_xception_trains_on_whole_batches_with_onednn(tmp_path):
