@@ -70,9 +70,6 @@ class HybridMethod(CnnMethod):
                        train, val)
         return self
 
-    def untrained(self) -> HybridMethod:
-        raise NotImplementedError("the early-fusion network's inputs depend on its training data")
-
     def _use(self, model) -> None:
         super()._use(model)  # the folded two-input predictor; the geometry is computed here
         predict = self._predict

@@ -28,7 +28,7 @@ from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
 from experiments.core.runs import fer_runs
 from experiments.method import make_method
-from experiments.tools.models import SHIPPED, SHIPPED_META, check_known, load_method
+from experiments.tools.models import SHIPPED, check_known, load_method, shipped_run_id
 
 
 class TimingOnly(NamedTuple):
@@ -81,17 +81,15 @@ def timed_models(name: str, results_dir: str | Path, warn=print) -> list[Timed]:
     run's own, else the shipped one if shipped from this run, else (a CNN) its network
     untrained; a run with none is left out with a ``warn``ing."""
     check_known(name)
-    results_dir = Path(results_dir)
-    shipped = results_dir / SHIPPED / name / SHIPPED_META
-    shipped_run = read_json(shipped, f"ship {name} again").get("run") if shipped.exists() else None
+    shipped_run, untrained_ok = shipped_run_id(name, results_dir), can_stand_in_untrained(name)
     models = []
     for run in fer_runs(results_dir, name, current=True):
         seed = read_json(run / "metrics.json", f"delete the run folder {run} or restore it").get("seed")
         if (run / "model").is_dir():
             models.append(Timed(run, seed, OWN_MODEL))
-        elif shipped_run is not None and run == results_dir / shipped_run:
+        elif run.name == shipped_run:
             models.append(Timed(run, seed, SHIPPED_MODEL))
-        elif can_stand_in_untrained(name):
+        elif untrained_ok:
             models.append(Timed(run, seed, UNTRAINED))
         else:
             warn(f"{name} seed {seed}: not timed, its model is not here ({run}/model/)")
