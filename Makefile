@@ -115,7 +115,7 @@ CNN_ENV = $(if $(EPOCHS),FER_CNN_EPOCHS=$(EPOCHS)) $(if $(MINUTES),FER_CNN_MINUT
 BALANCE ?=
 ABLATION_CHECK = @test -z "$(BALANCE)$(MINUTES)$(if $(QUICK),,$(EPOCHS))" -o "$(RESULTS)" != results || \
 	{ echo "BALANCE=, EPOCHS= and MINUTES= change the recipe: add RESULTS=results/ablations" >&2; exit 2; }
-SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception ua_c nn_model2  # cheapest first
+SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception mini_xception_64 ua_c nn_model2  # cheapest first
 
 # the CNNs $(1), each with every seed of SEEDS: one grid on the cluster with CLUSTER=, else one
 # run after the other here; finished runs are skipped either way

@@ -219,6 +219,15 @@ def test_speed_answer_needs_both_axes():
         "(66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
     assert speed_answer(frame, authors[-1:]).startswith("Not measured yet")  # the bar alone
     assert speed_answer(frame, authors[-1:]).endswith("no slower than that: none of the CNNs timed here.")
+    # trained here, the authors' version is a row of its own: its accuracy is quoted, and it is
+    # not listed as no slower than itself
+    with_authors = pd.concat([frame, pd.DataFrame([row("mini_xception_64", 0.64)])])
+    trained = [*latency, timed("mini_xception_64", 0.6)]
+    assert speed_answer(with_authors, trained).endswith(
+        " The authors' version (64x64 input, each face resized inside; `mini_xception_64`, trained "
+        "here to the same recipe: 64.0% [95% CI 63.0-65.0]) takes 0.6 ms per image; no slower than "
+        "that: `fast` (66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
+    assert speed_answer(with_authors, authors).endswith("(66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
 
 
 def test_wall_time_adds_a_resumed_cnns_earlier_sittings(tmp_path):

@@ -64,20 +64,23 @@ def test_latency_needs_a_full_batch_and_a_model(tmp_path):
     assert timed == []
 
 
-def test_the_authors_mini_xception_is_timed_without_a_run(tmp_path):
-    from cnn.architectures import authors_mini_xception
+def test_a_cnn_without_runs_is_timed_once_untrained(tmp_path):
+    from cnn.architectures import build_model
 
-    model = authors_mini_xception()
-    assert model.input_shape == (None, 48, 48, 1) and model.layers[1].output.shape[1:3] == (64, 64)
-    assert model.count_params() == 58_423  # the same network, only the input is larger
+    model = build_model("mini_xception_64", "symmetric")  # the authors' 64x64 input: a speed bar
+    assert model.input_shape == (None, 48, 48, 1) and model.count_params() == 58_423
+    assert model.get_layer("mini_xception_64").get_layer("to_64x64").output.shape[1:3] == (64, 64)
     images = np.random.default_rng(0).integers(0, 256, (256, 48, 48, 1)).astype(np.uint8)
     lines = []
     records = latency.measure(["mini_xception_64"], images, tmp_path, repeats=2, single_repeats=2,
                               progress=lines.append)  # no run folder needed
-    assert [(r["method"], r["seed"], r["run"]) for r in records] == [("mini_xception_64", None, None)]
-    assert records[0]["ms_per_image_batch_median"] > 0 and lines[0].startswith("mini_xception_64: ")
-    table = latency.markdown(records, "make latency")
-    assert "| mini_xception_64 | - | " in table and "untrained: timing only" in table
+    assert [(r["method"], r["seed"], r["run"], r["model"]) for r in records] == [
+        ("mini_xception_64", None, None, "untrained")]
+    assert lines[0] == (f"mini_xception_64: no full-data run under {tmp_path}/runs/mini_xception_64/; "
+                        "its network is timed untrained")
+    assert records[0]["ms_per_image_batch_median"] > 0
+    assert lines[1].startswith("mini_xception_64 (untrained): ")
+    assert "| mini_xception_64 | - | untrained | " in latency.markdown(records, "make latency")
 
 
 def _cnn_run(results, name: str, seed: int) -> None:

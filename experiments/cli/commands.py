@@ -117,8 +117,7 @@ def latency(args: argparse.Namespace) -> int:
     from experiments.tools.models import check_known
 
     for name in args.methods:
-        if name not in benchmark.TIMING_ONLY:
-            check_known(name)  # before reading the data
+        check_known(name)  # before reading the data
     def measure(data: FerData, results: Path) -> list:
         return benchmark.measure(args.methods, data.split("PrivateTest").images, results,
                                  repeats=args.repeats)

@@ -9,10 +9,9 @@ single images; the median and the spread go to ``results/latency.{json,md}``.
 Models are not committed, so on a fresh checkout most runs have none. Each run is timed with
 the first of: its own model; the shipped model, where that was shipped from this run; for a
 CNN, its network untrained (a CNN's time per image does not depend on its weights). A run
-with none of them is left out, said on the way; a method with no timed run is an error.
-
-``TIMING_ONLY`` names an architecture timed without a run, for a speed bar: the authors'
-mini-Xception at its 64x64 input (the resize included), untrained.
+with none of them is left out, said on the way. A CNN with no run at all is timed once,
+untrained (e.g. ``mini_xception_64`` as a speed bar before it is trained); any other method
+with no timed run is an error.
 """
 
 from __future__ import annotations
@@ -31,28 +30,6 @@ from experiments.method import make_method
 from experiments.tools.models import SHIPPED, check_known, load_method, shipped_run_id
 
 
-class TimingOnly(NamedTuple):
-    """An architecture timed for speed alone, untrained, without a run."""
-
-    builder: str  # its model builder in ``cnn.architectures`` (imported only when timed)
-    description: str
-
-
-TIMING_ONLY = {"mini_xception_64": TimingOnly(
-    "authors_mini_xception", "mini-Xception at its authors' 64x64 input (each 48x48 face resized "
-    "inside the model), untrained: timing only")}
-
-
-def timing_only_predictor(name: str):
-    """``predict_proba`` of a ``TIMING_ONLY`` architecture, on the same batch-norm-folded
-    inference path as every trained CNN."""
-    from cnn import architectures
-    from cnn.inference import fold_batch_norm
-    from cnn.training import make_predictor
-
-    return make_predictor(fold_batch_norm(getattr(architectures, TIMING_ONLY[name].builder)()))
-
-
 def model_runs(name: str, results_dir: str | Path) -> list[Path]:
     """Every full-data run of ``name`` with its current settings that kept its model (one per
     seed), oldest first."""
@@ -65,11 +42,11 @@ def model_runs(name: str, results_dir: str | Path) -> list[Path]:
 
 
 #: how a run's timed model was obtained, as the table says it
-OWN_MODEL, SHIPPED_MODEL, UNTRAINED, TIMING_ONLY_MODEL = "trained", "shipped", "untrained", "timing only"
+OWN_MODEL, SHIPPED_MODEL, UNTRAINED = "trained", "shipped", "untrained"
 
 
 class Timed(NamedTuple):
-    """One model to time: the run it stands for (None: timing only), its seed, how obtained."""
+    """One model to time: the run it stands for (None: no run), its seed, how obtained."""
 
     run: Path | None
     seed: int | None
@@ -79,7 +56,8 @@ class Timed(NamedTuple):
 def timed_models(name: str, results_dir: str | Path, warn=print) -> list[Timed]:
     """A model for every full-data run of ``name`` with its current settings, oldest first: the
     run's own, else the shipped one if shipped from this run, else (a CNN) its network
-    untrained; a run with none is left out with a ``warn``ing."""
+    untrained; a run with none is left out with a ``warn``ing. A CNN without runs: its network
+    untrained, once."""
     check_known(name)
     shipped_run, untrained_ok = shipped_run_id(name, results_dir), can_stand_in_untrained(name)
     models = []
@@ -93,6 +71,9 @@ def timed_models(name: str, results_dir: str | Path, warn=print) -> list[Timed]:
             models.append(Timed(run, seed, UNTRAINED))
         else:
             warn(f"{name} seed {seed}: not timed, its model is not here ({run}/model/)")
+    if not models and untrained_ok:
+        warn(f"{name}: no full-data run under {results_dir}/runs/{name}/; its network is timed untrained")
+        models.append(Timed(None, None, UNTRAINED))
     if not models:
         raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ "
                                 "with a model here; train it first")
@@ -111,13 +92,11 @@ def can_stand_in_untrained(name: str) -> bool:
 
 def load_timed(name: str, timed: Timed, results_dir: str | Path):
     """The method that ``timed`` stands for, ready to predict."""
-    if timed.model == TIMING_ONLY_MODEL:
-        return timing_only_predictor(name)
     if timed.model == OWN_MODEL:
         return load_method(timed.run / "model").predict_proba
     if timed.model == SHIPPED_MODEL:
         return load_method(Path(results_dir) / SHIPPED / name).predict_proba
-    return make_method(name, timed.seed).untrained().predict_proba
+    return make_method(name, timed.seed or 0).untrained().predict_proba
 
 
 def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
@@ -127,9 +106,7 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
     min over ``repeats`` batches) and for a single image (median of ``single_repeats``)."""
     if len(images) < batch:
         raise ValueError(f"need at least {batch} images to time batches of {batch}, got {len(images)}")
-    # every name checked first; a timing-only architecture has no run
-    models = {name: [Timed(None, None, TIMING_ONLY_MODEL)] if name in TIMING_ONLY
-              else timed_models(name, results_dir, warn=progress) for name in names}
+    models = {name: timed_models(name, results_dir, warn=progress) for name in names}  # all checked first
     records = []
     for name in names:
         for timed in models[name]:
@@ -144,7 +121,7 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
                       "ms_per_image_batch_min": float(per_image.min()),
                       "single_repeats": single_repeats,
                       "ms_single_image_median": float(np.median(single))}
-            who = name if run is None else f"{name} seed {seed} ({timed.model})"
+            who = f"{name}{'' if run is None else f' seed {seed}'} ({timed.model})"
             progress(f"{who}: {record['ms_per_image_batch_median']:.3g} ms/img "
                      f"in batches of {batch} (quartiles {record['ms_per_image_batch_q25']:.3g}-"
                      f"{record['ms_per_image_batch_q75']:.3g}), {record['ms_single_image_median']:.3g} "
@@ -162,9 +139,8 @@ def markdown(records: list[dict], command: str) -> str:
              f"(median and quartiles over {records[0]['repeats']} batches of {records[0]['batch']}) "
              "and for one image alone (median). CNNs predict as their recipe says (with the "
              "test-time flip where it has one) on the batch-norm-folded inference copy; classical "
-             "pipelines include landmarks and feature extraction."
-             + "".join(f" `{name}`: {what.description}." for name, what in TIMING_ONLY.items()
-                       if any(r["method"] == name for r in records)), "",
+             "pipelines include landmarks and feature extraction. Seed -: a CNN with no run here, "
+             "timed untrained.", "",
              "| Method | Seed | Model | ms/img, batch (median) | quartiles | min | ms, one image |",
              "|---|---:|---|---:|---:|---:|---:|"]
     for r in records:
