@@ -282,6 +282,9 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
         '{"selection": {"stop_reason": "no better PublicTest accuracy for 3 epochs"}}')
     assert training_note("bauman_4conv", run) == (
         "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs")
+    assert training_note("mini_xception", run) == (  # a shortened recipe stopped before its cap
+        "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs (before the "
+        "recipe's cap of 270 epochs, about 3 h here)")
     assert training_note("landmarks+hog-linear_svm", run) == ""
     assert training_note("ua_c", tmp_path / "missing") == ""
 

@@ -66,8 +66,11 @@ def training_note(method: str, run_folder: str | Path | None) -> str:
     stop = ""
     if manifest_file.exists():
         stop = json.loads(manifest_file.read_text()).get("selection", {}).get("stop_reason", "")
-    source = (f" (all that fits in about 3 h here; the source trains {info.source_training})"
-              if info.source_training else "")
+    source = ""
+    if info.source_training and stop.startswith("no better"):  # stopped as its source stops
+        source = f" (before the recipe's cap of {info.recipe.epochs} epochs, about 3 h here)"
+    elif info.source_training:
+        source = f" (all that fits in about 3 h here; the source trains {info.source_training})"
     note = f"trained {len(curve)} epochs" + (f", stopped by {stop}" if stop else "") + source
     best = int(curve["epoch"][curve["val_accuracy"].idxmax()])
     if best > len(curve) - 3 and stop == "epoch limit":
