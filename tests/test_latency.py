@@ -124,3 +124,18 @@ def test_runs_without_their_model_are_timed_shipped_or_untrained(tmp_path):
     assert latency.can_stand_in_untrained("best_small_fast_kd")
     assert not latency.can_stand_in_untrained("hybrid_small")
     assert not latency.can_stand_in_untrained("majority")
+
+
+def test_the_default_list_can_be_timed_on_a_fresh_checkout():
+    """`make latency` without LATENCY=: every name has something to time in the committed
+    results (a CNN always; a classical or fusion method only through its shipped model)."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(["make", "-n", "latency", "VENV=.venv", "DATA="], cwd=root,
+                         capture_output=True, text=True, check=True).stdout.splitlines()[-1]
+    names = out.split(" latency ", 1)[1].split(" --results")[0].split()
+    assert {"best_small", "mini_xception_64", "late_fusion_mlp"} <= set(names)
+    for name in names:
+        assert latency.timed_models(name, root / "results", warn=lambda line: None), name
