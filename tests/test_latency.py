@@ -129,13 +129,16 @@ def test_runs_without_their_model_are_timed_shipped_or_untrained(tmp_path):
 def test_the_default_list_can_be_timed_on_a_fresh_checkout():
     """`make latency` without LATENCY=: every name has something to time in the committed
     results (a CNN always; a classical or fusion method only through its shipped model)."""
+    import os
     import subprocess
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    out = subprocess.run(["make", "-n", "latency", "VENV=.venv", "DATA="], cwd=root,
-                         capture_output=True, text=True, check=True).stdout.splitlines()[-1]
-    names = out.split(" latency ", 1)[1].split(" --results")[0].split()
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "-n", "--no-print-directory", "latency", "VENV=.venv", "DATA="],
+                         cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    [command] = [line for line in out.splitlines() if " -m experiments latency " in line]
+    names = command.split(" latency ", 1)[1].split(" --results")[0].split()
     assert {"best_small", "mini_xception_64", "late_fusion_mlp"} <= set(names)
     for name in names:
         assert latency.timed_models(name, root / "results", warn=lambda line: None), name
