@@ -16,8 +16,20 @@ import numpy as np
 
 from experiments.core.cost import repeat_timings
 from experiments.core.data import FerData
-from experiments.tools.latency import model_runs, write_records
-from experiments.tools.models import load_method
+from experiments.core.runs import fer_runs
+from experiments.tools.latency import write_records
+from experiments.tools.models import check_known, load_method
+
+
+def model_runs(name: str, results_dir: str | Path) -> list[Path]:
+    """Every full-data run of ``name`` with its current settings that kept its model (one per
+    seed), oldest first."""
+    check_known(name)
+    runs = fer_runs(results_dir, name, with_model=True, current=True)
+    if not runs:
+        raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
+                                "its model; train it first")
+    return runs
 
 
 def compare(name: str, data: FerData, results_dir: str | Path, *,

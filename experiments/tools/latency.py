@@ -29,18 +29,6 @@ from experiments.core.runs import fer_runs
 from experiments.method import make_method
 from experiments.tools.models import SHIPPED, check_known, load_method, shipped_run_id
 
-
-def model_runs(name: str, results_dir: str | Path) -> list[Path]:
-    """Every full-data run of ``name`` with its current settings that kept its model (one per
-    seed), oldest first."""
-    check_known(name)
-    runs = fer_runs(results_dir, name, with_model=True, current=True)
-    if not runs:
-        raise FileNotFoundError(f"{name}: no full-data run under {results_dir}/runs/{name}/ kept "
-                                "its model; train it first")
-    return runs
-
-
 #: how a run's timed model was obtained, as the table says it
 OWN_MODEL, SHIPPED_MODEL, UNTRAINED = "trained", "shipped", "untrained"
 
