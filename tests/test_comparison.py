@@ -219,15 +219,19 @@ def test_speed_answer_needs_both_axes():
         "(66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
     assert speed_answer(frame, authors[-1:]).startswith("Not measured yet")  # the bar alone
     assert speed_answer(frame, authors[-1:]).endswith("no slower than that: none of the CNNs timed here.")
-    # trained here, the authors' version is a row of its own: its accuracy is quoted, and it is
-    # not listed as no slower than itself
+    # trained here, the authors' version is a row of its own: its accuracy is quoted, it is not
+    # listed as no slower than itself, and the CNNs beating it on both axes are named
     with_authors = pd.concat([frame, pd.DataFrame([row("mini_xception_64", 0.64)])])
     trained = [*latency, timed("mini_xception_64", 0.6)]
     assert speed_answer(with_authors, trained).endswith(
         " The authors' version (64x64 input, each face resized inside; `mini_xception_64`, trained "
-        "here to the same recipe: 64.0% [95% CI 63.0-65.0]) takes 0.6 ms per image; no slower than "
-        "that: `fast` (66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
-    assert speed_answer(with_authors, authors).endswith("(66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
+        "here to the same recipe) reaches 64.0% [95% CI 63.0-65.0] at 0.6 ms per image; no slower "
+        "than it: `fast` (66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms). More accurate than it and no "
+        "slower: `fast` 66.0% [95% CI 65.0-67.0] at 0.35 ms.")
+    # its network timed untrained before its run: the same bar
+    assert speed_answer(with_authors, authors) == speed_answer(with_authors, trained)
+    stronger = pd.concat([frame, pd.DataFrame([row("mini_xception_64", 0.70)])])
+    assert speed_answer(stronger, trained).endswith("More accurate than it and no slower: none.")
     # a benchmark of a superseded run of it is not its bar (like every row's)
     old = {**timed("mini_xception_64", 0.01), "run": "results/runs/mini_xception_64/old-seed0"}
     superseded = [*trained, old]
