@@ -162,7 +162,7 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
         quick = [(row, ms) for row, ms in timed if ms <= bar_ms and row["method"] != authors]
         listed = ", ".join(f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms)"
                            for row, ms in quick) or "none of the CNNs timed here"
-        text += (f" The authors' version (64x64 input, each face resized inside; `{authors}`, ")
+        text += f" The authors' version (64x64 input, each face resized inside; `{authors}`, "
         if trained.empty:
             text += (f"timed untrained on the same inference path) takes {bar_ms:.2g} ms per image; "
                      f"no slower than that: {listed}.")
