@@ -128,7 +128,7 @@ _INFOS = (
         "mini-Xception as its authors released it: each face resized to 64x64 first (58k params)",
         "Arriaga, Ploeger, Valdenegro 2017 (the released model's training script)",
         # the same recipe; the authors' script trains at 64x64 (the master thesis, at 48x48).
-        # At most 150 epochs, about 3 h here (about 70 s each: the 64x64 maps cost about 1.6
+        # At most 150 epochs, about 3 h here (77 s each on average in its run: the 64x64 maps cost about 1.6
         # times mini_xception's CPU time); the authors' released model is from epoch 102.
         MINI_XCEPTION.with_overrides(epochs=150),
         source_training=UNTIL_EARLY_STOPPING,
