@@ -170,7 +170,8 @@ flip: setup
 # trained models small enough to commit (<= 8 MB each): see results/models/README.md. A fusion
 # refers to its components' shipped folders and ships them with it, so it comes first here:
 # a component is never re-shipped from another run under a shipped fusion that uses it
-SHIP ?= late_fusion_mlp best_small hybrid_small thesis_tiny bauman_4conv mini_xception landmarks+hog+gabor-mlp
+SHIP ?= late_fusion_mlp best_small best_small_long hybrid_small thesis_tiny bauman_4conv mini_xception \
+	mini_xception_64 landmarks+hog+gabor-mlp
 ship: setup
 	$(FER) ship $(SHIP) --results $(RESULTS)
 

@@ -172,6 +172,26 @@ def test_a_best_run_whose_model_is_not_here_is_never_replaced_by_a_worse_seed(re
         ship("majority", results)
     assert not shipped.exists()
     assert find_model("majority", results) == first / "model"  # the best of those here
+    # a worse seed's model shipped earlier stays, and the message says which seed to train
+    ship("majority", results, run=first)
+    capsys.readouterr()
+    assert ship("majority", results) == shipped
+    assert capsys.readouterr().err.strip() == (
+        f"majority: kept as shipped (run {first.name}); its best run by PublicTest, {best.name}, kept "
+        "no model here: to ship that one, train it again: make run METHOD=majority DATA=<path to "
+        "FER2013> SEED=1")
+    assert json.loads((shipped / "shipped.json").read_text())["run"] == f"runs/majority/{first.name}"
+
+
+def test_ship_goes_on_past_a_method_it_cannot_ship(results, capsys):
+    """`make ship` names several methods: one without a run is said in one line, the others
+    are still shipped, and the exit status says that something was not."""
+    assert main(["ship", "thesis_tiny", "majority", "--results", str(results)]) == 2
+    out, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("error: no full-data run of 'thesis_tiny'")
+    assert "models/majority" in out and (results / "models" / "majority" / "shipped.json").is_file()
+    assert not (results / "models" / "thesis_tiny").exists()
 
 
 def test_a_component_is_never_an_older_recipes_run(results, csv_file):

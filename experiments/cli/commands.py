@@ -156,14 +156,23 @@ def report(args: argparse.Namespace) -> int:
 
 
 def ship(args: argparse.Namespace) -> int:
+    """Ship each named method; one that cannot be (no run, or its best run's model is not
+    here) is said in one line and the others are still shipped; the exit status says so."""
+    from experiments.tools.models import NotTrainedError
     from experiments.tools.models import ship as ship_model
 
+    status = errors.OK
     for name in args.methods:
-        target = ship_model(name, results_folder(args), args.max_mb)
+        try:
+            target = ship_model(name, results_folder(args), args.max_mb)
+        except NotTrainedError as err:
+            print(f"error: {errors.first_line(err)}", file=sys.stderr)
+            status = errors.USAGE
+            continue
         meta = json.loads((target / "shipped.json").read_text())
         uses = "".join(f", uses {folder}/" for folder in meta.get("uses", {}).values())
         print(f"{target}  ({meta['bytes'] / 1024**2:.2f} MB{uses})")
-    return errors.OK
+    return status
 
 
 def results_folder(args: argparse.Namespace) -> Path:

@@ -188,8 +188,9 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     full-data run of ``name`` with the best PublicTest accuracy (of those with its current
     settings), unless a shipped fusion refers to the shipped ``name``: then that stays (said
     on stderr), so the fusion keeps working. Where that run's model is not here (models stay
-    out of git), the model shipped from it stays; if none was, nothing is shipped (an error
-    naming the seed to train again): a worse seed never takes the best one's place.
+    out of git), the model already shipped stays (said on stderr, with the seed to train again
+    if it is another run's); if none is, nothing is shipped (an error naming that seed): a
+    worse seed never takes the best one's place.
 
     A late fusion ships as its ``fusion.json`` with references to its components' shipped
     models (shipped here first when they are not yet), so a fusion of two models that each fit
@@ -211,14 +212,19 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
                                   f"train it with: {train_command(name)}")
         run = best_by_publictest(runs)
         if not (run / "model").is_dir():  # trained on another machine: models are not in git
-            if shipped_run_id(name, results_dir) == run.name:
+            shipped = shipped_run_id(name, results_dir)
+            if shipped == run.name:
                 print(f"{name}: kept as shipped (run {run.name}, the best by PublicTest; its model "
                       "is not here)", file=sys.stderr)
                 return results_dir / SHIPPED / name
-            seed = read_json(run / "metrics.json").get("seed")
+            retrain = f"{train_command(name)} SEED={read_json(run / 'metrics.json').get('seed')}"
+            if shipped is not None:  # the status quo stays; no other seed takes its place
+                print(f"{name}: kept as shipped (run {shipped}); its best run by PublicTest, "
+                      f"{run.name}, kept no model here: to ship that one, train it again: {retrain}",
+                      file=sys.stderr)
+                return results_dir / SHIPPED / name
             raise NotTrainedError(f"{name}: its best run by PublicTest, {run}, kept no model here "
-                                  f"(trained on another machine?); train that seed again: "
-                                  f"{train_command(name)} SEED={seed}")
+                                  f"(trained on another machine?); train that seed again: {retrain}")
     _check_no_fusion_breaks(name, run.name, results_dir, for_fusion)
     source = run / "model"
     references: dict[str, dict] = {}
