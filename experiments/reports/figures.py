@@ -127,13 +127,14 @@ def learning_curves(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     curves = trained_curves(frame)
     if not curves:
         return []
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     untimed = []
+    colours = [*plt.get_cmap("tab10").colors, *plt.get_cmap("Dark2").colors]
     for index, (name, curve) in enumerate(curves):
-        # the colour cycle has 10 colours: the next ten networks repeat them, dashed
-        style = {"marker": ".", "ms": 3, "linestyle": "-" if index < 10 else "--"}
-        line, = axes[0].plot(curve["epoch"], 100 * curve["val_accuracy"], label=name, **style)
-        style["color"] = line.get_color()
+        # 18 distinct colours; from the 19th network on they repeat, with another marker
+        style = {"marker": "." if index < len(colours) else "x", "ms": 3,
+                 "color": colours[index % len(colours)]}
+        axes[0].plot(curve["epoch"], 100 * curve["val_accuracy"], label=name, **style)
         if "cpu_seconds" in curve and curve["cpu_seconds"].notna().all():
             axes[1].plot(curve["cpu_seconds"].cumsum() / 3600, 100 * curve["val_accuracy"], **style)
         else:
@@ -151,10 +152,10 @@ def learning_curves(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
                      transform=axes[1].transAxes)
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=7)
     fig.suptitle("Learning curves of the networks (lowest seed's run; epoch selected on PublicTest)",
                  fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.91, 1))  # the legend to the right of the panels
     paths = [out_dir / "learning_curves.png", out_dir / "learning_curves.pdf"]
     save_figures(fig, paths)
     return paths
