@@ -158,7 +158,8 @@ detectors: setup
 # it on a quiet machine: the speed targets are checked here, not in the runs' single timings.
 # By default every CNN and the shipped classical and fusion models, which a fresh checkout can
 # time; add e.g. late_fusion or landmarks+hog+gabor-rbf_svm where their runs' models are here
-LATENCY ?= best_small best_small_long best_small_fast best_small_fast_kd hybrid_small $(SOURCE_CNNS) \
+LATENCY ?= best_small best_small_long best_small_fast best_small_fast_kd best_small_fast_kd_long \
+	hybrid_small $(SOURCE_CNNS) \
 	late_fusion_mlp landmarks+hog+gabor-mlp
 latency: setup
 	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
@@ -208,7 +209,7 @@ ALL_SEEDS ?= 0 1 2
 # our variants beyond best_small: the long one, the fast one, the early-fusion network; and the
 # students distilled from a trained teacher (they read its run, so they train here, after it)
 VARIANTS ?= best_small_long best_small_fast hybrid_small
-STUDENTS ?= best_small_fast_kd
+STUDENTS ?= best_small_fast_kd best_small_fast_kd_long
 all: setup
 ifneq ($(CLUSTER),)
 	$(ABLATION_CHECK)

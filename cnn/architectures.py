@@ -318,6 +318,7 @@ BUILDERS: dict[str, Builder] = {
 #: the long variant trains the same network for longer (its recipe differs, see recipes.py)
 BUILDERS["best_small_long"] = best_small
 BUILDERS["best_small_fast_kd"] = best_small_fast  # the same network, distilled (cnn.distill)
+BUILDERS["best_small_fast_kd_long"] = best_small_fast  # ... from the long variant
 
 #: ``count_params()`` of each architecture, as stated in its builder's docstring
 N_PARAMETERS: dict[str, int] = {
@@ -333,6 +334,7 @@ N_PARAMETERS: dict[str, int] = {
     "best_small_long": 1_533_719,
     "best_small_fast": 931_159,
     "best_small_fast_kd": 931_159,
+    "best_small_fast_kd_long": 931_159,
 }
 
 
