@@ -53,6 +53,15 @@ MINI_XCEPTION = TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=32,
                             normalisation="symmetric")
 UNTIL_EARLY_STOPPING = "until early stopping (patience 50, at most 10000 epochs)"
 
+
+def distilled_from(teacher: str) -> TrainConfig:
+    """best_small_fast's recipe (best_small's minus the flip) distilled from ``teacher`` (its run
+    of the same seed): half the one-hot label, half the teacher's probabilities at temperature 2
+    (conventional settings, not tuned; the label smoothing then applies to that blend)."""
+    return BEST_SMALL.with_overrides(tta_flip=False, teacher=teacher, teacher_weight=0.5,
+                                     teacher_temperature=2.0)
+
+
 _INFOS = (
     ArchitectureInfo(
         "thesis_tiny",
@@ -171,13 +180,9 @@ _INFOS = (
         "small VGG-style CNN, BN, fast, distilled (ours)",
         "best_small_fast trained on the labels blended with best_small's outputs (distillation)",
         "this project",
-        # best_small_fast's recipe; each target is half the one-hot label, half best_small's
-        # (same seed, with its flip average) probabilities at temperature 2 on the same augmented
-        # image (the recipe's label smoothing 0.1 then applies to that blend): conventional
-        # distillation settings, not tuned. Meant to close best_small_fast's accuracy gap at its
-        # speed (cnn.distill).
-        BEST_SMALL.with_overrides(tta_flip=False, teacher="best_small", teacher_weight=0.5,
-                                  teacher_temperature=2.0),
+        # the teacher's probabilities (with its flip average) on the very augmented image the
+        # student sees; meant to close best_small_fast's accuracy gap at its speed (cnn.distill).
+        distilled_from("best_small"),
     ),
     ArchitectureInfo(
         "best_small_fast_kd_long",
@@ -186,8 +191,7 @@ _INFOS = (
         "this project",
         # best_small_fast_kd's recipe and settings, only the teacher changed: best_small_long
         # (same seed), 1.4 points above best_small on PublicTest for seed 0.
-        BEST_SMALL.with_overrides(tta_flip=False, teacher="best_small_long", teacher_weight=0.5,
-                                  teacher_temperature=2.0),
+        distilled_from("best_small_long"),
     ),
     ArchitectureInfo(
         "hybrid_small",
