@@ -79,6 +79,8 @@ def test_no_face_unreadable_and_unsupported_files(tmp_path, results, capsys):
     assert "unsupported file type .txt" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "missing.png"), *args]) == 1
     assert "missing.png: no such file or folder" in capsys.readouterr().err
+    assert main(["predict", *args]) == 2
+    assert capsys.readouterr().err == "error: give image/video files or folders, or --webcam INDEX\n"
 
 
 def test_unknown_and_untrained_models(tmp_path, results, astronaut, capsys):

@@ -56,7 +56,7 @@ def _report(err: Exception) -> int | None:
     for kinds, status in _error_statuses():
         if isinstance(err, kinds):
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
-            print(f"error: {errors.first_line(Exception(message))}", file=sys.stderr)
+            errors.print_error(Exception(message))
             return status
     return None
 

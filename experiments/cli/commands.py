@@ -84,7 +84,7 @@ def grid(args: argparse.Namespace) -> int:
                           use_cache=not args.no_cache, keep_model=not args.no_model,
                           retries=args.retries, ship_data=args.ship_data)
     except ClusterError as err:
-        print(f"error: {err}", file=sys.stderr)
+        errors.print_error(err)
         return errors.USAGE
     except KeyboardInterrupt:
         print("grid interrupted: finished runs have landed, the others were cancelled", file=sys.stderr)
@@ -166,7 +166,7 @@ def ship(args: argparse.Namespace) -> int:
         try:
             target = ship_model(name, results_folder(args), args.max_mb)
         except NotTrainedError as err:
-            print(f"error: {errors.first_line(err)}", file=sys.stderr)
+            errors.print_error(err)
             status = errors.USAGE
             continue
         meta = json.loads((target / "shipped.json").read_text())

@@ -27,7 +27,7 @@ def predict(args: argparse.Namespace) -> int:
     )
 
     if not args.inputs and args.webcam is None:
-        print("error: give image/video files or folders, or --webcam INDEX", file=sys.stderr)
+        errors.print_error("give image/video files or folders, or --webcam INDEX")
         return errors.USAGE
     paths = expand_inputs(args.inputs)  # unreadable paths fail before the model loads
     results, model = results_and_model(args)
@@ -47,7 +47,7 @@ def predict(args: argparse.Namespace) -> int:
         write_records(found.records, args.out)
         print(f"{len(found.records)} face records -> {args.out}", file=sys.stderr)
     for message in found.failed:
-        print(f"error: {message}", file=sys.stderr)
+        errors.print_error(message)
     for path in found.no_face:
         print(f"no face found in {path}", file=sys.stderr)
     latency = latency_summary(pipeline.timings)

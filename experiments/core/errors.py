@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,12 @@ def first_line(err: BaseException) -> str:
     """An exception's message on one line (library errors can span several)."""
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0]
+
+
+def print_error(problem: str | BaseException) -> None:
+    """Say a user's mistake or a failed input as one ``error: ...`` line on stderr."""
+    print(f"error: {first_line(Exception(problem) if isinstance(problem, str) else problem)}",
+          file=sys.stderr)
 
 
 def read_json(path: str | Path, fix: str = "", expect: type = dict) -> Any:
