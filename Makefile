@@ -161,8 +161,10 @@ detectors: setup
 LATENCY ?= best_small best_small_long best_small_fast best_small_fast_kd best_small_fast_kd_long \
 	hybrid_small $(SOURCE_CNNS) \
 	late_fusion_mlp landmarks+hog+gabor-mlp
+# each model's time is also given relative to this one's, round by round: the speed target's bar
+LATENCY_REFERENCE ?= mini_xception_64
 latency: setup
-	$(FER) latency $(LATENCY) $(DATA_ARG) --results $(RESULTS)
+	$(FER) latency $(LATENCY) --reference $(LATENCY_REFERENCE) $(DATA_ARG) --results $(RESULTS)
 
 # is best_small's test-time flip worth its second forward pass? accuracy and ms/img without it
 flip: setup

@@ -120,6 +120,7 @@ def test_runs_without_their_model_are_timed_shipped_or_untrained(tmp_path):
     assert lines[1].startswith("thesis_tiny seed 0 (untrained): ")
     table = latency.markdown(records, "make latency")
     assert "| thesis_tiny | 0 | untrained | " in table and "| majority | 1 | shipped | " in table
+    assert "x reference" not in table  # none asked for
     # the early-fusion network's inputs depend on its training: never an untrained stand-in
     assert latency.can_stand_in_untrained("best_small_fast_kd")
     assert not latency.can_stand_in_untrained("hybrid_small")
@@ -138,7 +139,39 @@ def test_the_default_list_can_be_timed_on_a_fresh_checkout():
     out = subprocess.run(["make", "-n", "--no-print-directory", "latency", "VENV=.venv", "DATA="],
                          cwd=root, env=env, capture_output=True, text=True, check=True).stdout
     [command] = [line for line in out.splitlines() if " -m experiments latency " in line]
-    names = command.split(" latency ", 1)[1].split(" --results")[0].split()
+    names, reference = command.split(" latency ", 1)[1].split(" --results")[0].split(" --reference ")
+    names = names.split()
     assert {"best_small", "mini_xception_64", "late_fusion_mlp"} <= set(names)
+    assert reference.strip() == "mini_xception_64"
     for name in names:
         assert latency.timed_models(name, root / "results", warn=lambda line: None), name
+
+
+def test_interleaved_rounds_compare_models_with_a_reference(tmp_path):
+    """Each model's time relative to the reference's, round by round: the reference (timed too
+    when not named) is 1 exactly, the others' ratios are positive with ordered quartiles."""
+    from experiments.core.cost import interleaved_timings
+
+    calls = []
+    times = interleaved_timings([lambda x: calls.append("a"), lambda x: calls.append("b")], 0, 3)
+    assert times.shape == (3, 2) and (times > 0).all()
+    assert calls == ["a", "b", "a", "b", "b", "a", "a", "b"]  # warm-up, then rounds, each rotated
+
+    for seed in (0, 1):
+        _saved_run(tmp_path, seed)
+    images = np.random.default_rng(0).integers(0, 256, (256, 48, 48)).astype(np.uint8)
+    lines = []
+    records = latency.measure(["majority"], images, tmp_path, repeats=5, single_repeats=2,
+                              reference="thesis_tiny", progress=lines.append)
+    assert [(r["method"], r["seed"]) for r in records] == [("majority", 0), ("majority", 1),
+                                                           ("thesis_tiny", None)]
+    reference = records[-1]
+    assert reference["ratio_to_reference_median"] == reference["ratio_to_reference_q25"] == 1.0
+    assert all(r["reference"] == "thesis_tiny (untrained)" for r in records)
+    for r in records[:2]:
+        assert 0 < r["ratio_to_reference_q25"] <= r["ratio_to_reference_median"] \
+            <= r["ratio_to_reference_q75"]
+    assert lines[-1].endswith("x1 the reference")
+    table = latency.markdown(records, "make latency")
+    assert "divided by thesis_tiny (untrained)'s in the same round" in table
+    assert "| thesis_tiny | - | untrained | " in table and table.rstrip().endswith("| 1.000 (1.000-1.000) |")

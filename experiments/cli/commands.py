@@ -116,11 +116,12 @@ def latency(args: argparse.Namespace) -> int:
     from experiments.tools import latency as benchmark
     from experiments.tools.models import check_known
 
-    for name in args.methods:
+    for name in [*args.methods, *([args.reference] if args.reference else [])]:
         check_known(name)  # before reading the data
+
     def measure(data: FerData, results: Path) -> list:
         return benchmark.measure(args.methods, data.split("PrivateTest").images, results,
-                                 repeats=args.repeats)
+                                 repeats=args.repeats, reference=args.reference)
 
     return _time_saved_models(args, "latency benchmark", measure, benchmark.write)
 

@@ -188,6 +188,10 @@ def _benchmark_commands(sub) -> None:
         "latency", help="time trained models' inference on their own (every seed's run); write "
                         "results/latency.{json,md}")
     latency.add_argument("methods", metavar="METHOD", nargs="+")
+    latency.add_argument("--reference", metavar="METHOD",
+                         help="also give each model's time relative to this method's (its first "
+                              "seed's model) round by round, e.g. mini_xception_64 for the speed "
+                              "target; timed too if not among the METHODs")
     add_timing_options(latency, f"timed batches of {commands.BATCH} per model (default 20)")
     latency.set_defaults(handler=commands.latency)
 

@@ -41,12 +41,30 @@ def inference_ms_per_image(
 
 def repeat_timings(fn: Callable, arg, repeats: int) -> np.ndarray:
     """Seconds of ``repeats`` calls ``fn(arg)``, after one untimed warm-up call."""
-    fn(arg)
-    times = np.empty(repeats)
-    for i in range(repeats):
-        start = time.perf_counter()
+    return interleaved_timings([fn], arg, repeats)[:, 0]
+
+
+def interleaved_timings(fns: list[Callable], arg, rounds: int, desc: str | None = None) -> np.ndarray:
+    """Seconds of each of ``fns`` called with ``arg``, one call each per round (shape
+    ``rounds x len(fns)``), after one untimed warm-up call each; with ``desc``, a progress
+    bar of the rounds on stderr.
+
+    Interleaved so that the machine's slow spells (another process, a drifting clock) fall on
+    every function alike: their times compare round by round, as ratios, however the
+    machine's speed moved. Each round starts one function further on, so none always
+    follows the same neighbour.
+    """
+    for fn in fns:
         fn(arg)
-        times[i] = time.perf_counter() - start
+    from tqdm import tqdm
+
+    times = np.empty((rounds, len(fns)))
+    for i in tqdm(range(rounds), desc=desc, unit="round", disable=desc is None, file=sys.stderr):
+        for k in range(len(fns)):
+            j = (i + k) % len(fns)
+            start = time.perf_counter()
+            fns[j](arg)
+            times[i, j] = time.perf_counter() - start
     return times
 
 

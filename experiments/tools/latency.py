@@ -4,7 +4,9 @@ A run times its model once at the end of training (median of 3 batches), which i
 the table but noisy: this shared machine's speed drifts between hours, and any other process
 on the 2 cores slows it. A speed target is checked here instead: every full-data run of each
 named method (one per seed) is timed over many batches of 256 PrivateTest images and many
-single images; the median and the spread go to ``results/latency.{json,md}``.
+single images, in interleaved rounds (one batch of every model per round) so that the drift
+falls on all alike; the median and the spread, and each model's time relative to a reference
+model round by round, go to ``results/latency.{json,md}``.
 
 Models are not committed, so on a fresh checkout most runs have none. Each run is timed with
 the first of: its own model; the shipped model, where that was shipped from this run; for a
@@ -22,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments.core import atomic
-from experiments.core.cost import repeat_timings
+from experiments.core.cost import interleaved_timings
 from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
 from experiments.core.runs import fer_runs
@@ -89,53 +91,84 @@ def load_timed(name: str, timed: Timed, results_dir: str | Path):
 
 def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
             batch: int = 256, repeats: int = 20, single_repeats: int = 50,
-            progress=print) -> list[dict]:
+            reference: str | None = None, progress=print) -> list[dict]:
     """One record per (method, run): ms per image in batches of ``batch`` (median, quartiles,
-    min over ``repeats`` batches) and for a single image (median of ``single_repeats``)."""
+    min over ``repeats`` batches) and for a single image (median of ``single_repeats``).
+
+    Every model is loaded first and the batches are timed in interleaved rounds (one batch of
+    each model per round), so that the medians compare even when the machine's speed drifts.
+    With ``reference`` (a method, timed too if not named), each record also has its time
+    relative to the reference's first model round by round: median and quartiles of the
+    ratios, the comparison a speed target needs.
+    """
     if len(images) < batch:
         raise ValueError(f"need at least {batch} images to time batches of {batch}, got {len(images)}")
-    models = {name: timed_models(name, results_dir, warn=progress) for name in names}  # all checked first
+    if reference is not None and reference not in names:
+        names = [*names, reference]
+    entries = [(name, timed) for name in names  # every name checked before any loading
+               for timed in timed_models(name, results_dir, warn=progress)]
+    predicts = [load_timed(name, timed, results_dir) for name, timed in entries]
+    per_image = 1000 * interleaved_timings(predicts, images[:batch], repeats,
+                                           desc=f"batches of {batch}") / batch
+    single = 1000 * interleaved_timings(predicts, images[:1], single_repeats, desc="single images")
+    base = next((j for j, (name, _) in enumerate(entries) if name == reference), None)
     records = []
-    for name in names:
-        for timed in models[name]:
-            predict, seed, run = load_timed(name, timed, results_dir), timed.seed, timed.run
-            per_image = 1000 * repeat_timings(predict, images[:batch], repeats) / batch
-            single = 1000 * repeat_timings(predict, images[:1], single_repeats)
-            record = {"method": name, "seed": seed, "run": None if run is None else str(run),
-                      "model": timed.model, "batch": batch,
-                      "repeats": repeats, "ms_per_image_batch_median": float(np.median(per_image)),
-                      "ms_per_image_batch_q25": float(np.quantile(per_image, 0.25)),
-                      "ms_per_image_batch_q75": float(np.quantile(per_image, 0.75)),
-                      "ms_per_image_batch_min": float(per_image.min()),
-                      "single_repeats": single_repeats,
-                      "ms_single_image_median": float(np.median(single))}
-            who = f"{name}{'' if run is None else f' seed {seed}'} ({timed.model})"
-            progress(f"{who}: {record['ms_per_image_batch_median']:.3g} ms/img "
-                     f"in batches of {batch} (quartiles {record['ms_per_image_batch_q25']:.3g}-"
-                     f"{record['ms_per_image_batch_q75']:.3g}), {record['ms_single_image_median']:.3g} "
-                     "ms alone")
-            records.append(record)
+    for j, (name, timed) in enumerate(entries):
+        record = {"method": name, "seed": timed.seed, "run": None if timed.run is None else str(timed.run),
+                  "model": timed.model, "batch": batch, "repeats": repeats,
+                  **_spread("ms_per_image_batch", per_image[:, j]),
+                  "ms_per_image_batch_min": float(per_image[:, j].min()),
+                  "single_repeats": single_repeats,
+                  "ms_single_image_median": float(np.median(single[:, j]))}
+        if base is not None:
+            record["reference"] = _who(*entries[base])
+            record.update(_spread("ratio_to_reference", per_image[:, j] / per_image[:, base]))
+        progress(f"{_who(name, timed)}: {record['ms_per_image_batch_median']:.3g} ms/img "
+                 f"in batches of {batch} (quartiles {record['ms_per_image_batch_q25']:.3g}-"
+                 f"{record['ms_per_image_batch_q75']:.3g}), {record['ms_single_image_median']:.3g} "
+                 "ms alone" + (f", x{record['ratio_to_reference_median']:.3g} the reference"
+                               if base is not None else ""))
+        records.append(record)
     return records
 
 
+def _spread(prefix: str, values: np.ndarray) -> dict[str, float]:
+    """Median and quartiles of ``values`` as ``<prefix>_median``, ``_q25``, ``_q75``."""
+    return {f"{prefix}_median": float(np.median(values)),
+            f"{prefix}_q25": float(np.quantile(values, 0.25)),
+            f"{prefix}_q75": float(np.quantile(values, 0.75))}
+
+
+def _who(name: str, timed: Timed) -> str:
+    """``best_small seed 1 (trained)``: a timed model as the tables and messages name it."""
+    return f"{name}{'' if timed.run is None else f' seed {timed.seed}'} ({timed.model})"
+
+
 def markdown(records: list[dict], command: str) -> str:
+    reference = records[0].get("reference")
     lines = ["# Inference latency, measured on its own", "",
              f"Generated by `{command}`, meant for a machine running nothing else. Each full-data run "
              "(one per seed) is timed on PrivateTest images with its own trained model, else the "
              "model shipped from it, else, for a CNN, its network untrained (a CNN's time per "
              "image does not depend on its weights; column Model): ms per image in a batch "
-             f"(median and quartiles over {records[0]['repeats']} batches of {records[0]['batch']}) "
-             "and for one image alone (median). CNNs predict as their recipe says (with the "
-             "test-time flip where it has one) on the batch-norm-folded inference copy; classical "
-             "pipelines include landmarks and feature extraction. Seed -: a CNN with no run here, "
-             "timed untrained.", "",
-             "| Method | Seed | Model | ms/img, batch (median) | quartiles | min | ms, one image |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             f"(median and quartiles over {records[0]['repeats']} batches of {records[0]['batch']}, "
+             "timed in interleaved rounds, one batch of every model per round, so that a drift "
+             "of the machine's speed falls on all alike) and for one image alone (median). CNNs "
+             "predict as their recipe says (with the test-time flip where it has one) on the "
+             "batch-norm-folded inference copy; classical pipelines include landmarks and "
+             "feature extraction. Seed -: a CNN with no run here, timed untrained."
+             + (f" Column x reference: time per image in a batch divided by {reference}'s in the "
+                "same round, median (quartiles) over the rounds; below 1 is faster." if reference else ""),
+             "", "| Method | Seed | Model | ms/img, batch (median) | quartiles | min | ms, one image |"
+             + (" x reference |" if reference else ""),
+             "|---|---:|---|---:|---:|---:|---:|" + ("---:|" if reference else "")]
     for r in records:
         seed = "-" if r["seed"] is None else r["seed"]
+        ratio = (f" {r['ratio_to_reference_median']:.3f} ({r['ratio_to_reference_q25']:.3f}-"
+                 f"{r['ratio_to_reference_q75']:.3f}) |" if reference else "")
         lines.append(f"| {r['method']} | {seed} | {r['model']} | {r['ms_per_image_batch_median']:.3g} | "
                      f"{r['ms_per_image_batch_q25']:.3g}-{r['ms_per_image_batch_q75']:.3g} | "
-                     f"{r['ms_per_image_batch_min']:.3g} | {r['ms_single_image_median']:.3g} |")
+                     f"{r['ms_per_image_batch_min']:.3g} | {r['ms_single_image_median']:.3g} |{ratio}")
     return "\n".join(lines) + "\n"
 
 
