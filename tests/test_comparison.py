@@ -219,6 +219,18 @@ def test_speed_answer_needs_both_axes():
         "(66.0%, 0.35 ms), `tiny` (55.0%, 0.1 ms).")
     assert speed_answer(frame, authors[-1:]).startswith("Not measured yet")  # the bar alone
     assert speed_answer(frame, authors[-1:]).endswith("no slower than that: none of the CNNs timed here.")
+    # timed with the authors' model as `make latency`'s reference: no slower means at most its
+    # time round by round (a ratio <= 1), not a lower median from a drifting machine
+    ref = "mini_xception_64 (untrained)"
+    rated = [{**timed("fast", 0.35), "reference": ref, "ratio_to_reference_median": 1.02},
+             {**timed("tiny", 0.1), "reference": ref, "ratio_to_reference_median": 0.2},
+             timed("mini_xception", 0.40), timed("big", 0.70),
+             {"method": "mini_xception_64", "ms_per_image_batch_median": 0.36, "run": None,
+              "reference": ref, "ratio_to_reference_median": 1.0}]
+    assert speed_answer(frame, rated).endswith(
+        "takes 0.36 ms per image; no slower than that: `tiny` (55.0%, 0.1 ms, x0.20 its time) "
+        "(x: time per image divided by its time in the same rounds of `make latency`, median over "
+        "rounds and seeds).")
     # trained here, the authors' version is a row of its own: its accuracy is quoted, it is not
     # listed as no slower than itself, and the CNNs beating it on both axes are named
     with_authors = pd.concat([frame, pd.DataFrame([row("mini_xception_64", 0.64)])])

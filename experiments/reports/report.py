@@ -34,13 +34,15 @@ def _accuracy(row: pd.Series) -> str:
     return f"{_pct(row['accuracy'])} [95% CI {100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}]"
 
 
-def _benchmark_ms(latency: list[dict], row: pd.Series) -> tuple[float, int] | None:
-    """Median over a method's seeds of ``make latency``'s median ms/image, and how many seeds;
-    only records of the runs in the table (a benchmark of superseded runs is not quoted)."""
+def _benchmark_ms(latency: list[dict], row: pd.Series,
+                  field: str = "ms_per_image_batch_median") -> tuple[float, int] | None:
+    """Median over a method's seeds of ``make latency``'s ``field`` (median ms/image by
+    default), and how many seeds; only records of the runs in the table (a benchmark of
+    superseded runs is not quoted)."""
     runs = row.get("runs")
     runs = {Path(run).name for run in (runs if isinstance(runs, list) else [row.get("run", "")])}
-    values = [r["ms_per_image_batch_median"] for r in latency
-              if r["method"] == row["method"] and Path(r.get("run") or "").name in runs]
+    values = [r[field] for r in latency if field in r
+              and r["method"] == row["method"] and Path(r.get("run") or "").name in runs]
     return (float(np.median(values)), len(values)) if values else None
 
 
@@ -159,9 +161,18 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
         bar = float(np.median(untrained)), len(untrained)
     if bar is not None:
         bar_ms = bar[0]
-        quick = [(row, ms) for row, ms in timed if ms <= bar_ms and row["method"] != authors]
-        listed = ", ".join(f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms)"
-                           for row, ms in quick) or "none of the CNNs timed here"
+        # timed with it as the reference: its time divided by the bar's, round by round
+        ratios = {row["method"]: ratio[0] for row, _ in timed
+                  if any(r.get("reference", "").startswith(f"{authors} ") for r in latency or [])
+                  and (ratio := _benchmark_ms(latency or [], row, "ratio_to_reference_median"))}
+        quick = [(row, ms) for row, ms in timed if row["method"] != authors
+                 and (ratios[row["method"]] <= 1 if row["method"] in ratios else ms <= bar_ms)]
+        listed = ", ".join(f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms"
+                           + (f", x{ratios[row['method']]:.2f} its time" if row["method"] in ratios else "")
+                           + ")" for row, ms in quick) or "none of the CNNs timed here"
+        if ratios:
+            listed += (" (x: time per image divided by its time in the same rounds of "
+                       "`make latency`, median over rounds and seeds)")
         text += f" The authors' version (64x64 input, each face resized inside; `{authors}`, "
         if trained.empty:
             text += (f"timed untrained on the same inference path) takes {bar_ms:.2g} ms per image; "
