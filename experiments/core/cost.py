@@ -54,10 +54,10 @@ def interleaved_timings(fns: list[Callable], arg, rounds: int, desc: str | None 
     machine's speed moved. Each round starts one function further on, so none always
     follows the same neighbour.
     """
-    for fn in fns:
-        fn(arg)
     from tqdm import tqdm
 
+    for fn in fns:
+        fn(arg)
     times = np.empty((rounds, len(fns)))
     for i in tqdm(range(rounds), desc=desc, unit="round", disable=desc is None, file=sys.stderr):
         for k in range(len(fns)):
