@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments.core import atomic
-from experiments.core.cost import interleaved_timings
+from experiments.core.cost import interleaved_timings, repeat_timings
 from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
 from experiments.core.runs import fer_runs
@@ -96,7 +96,8 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
     min over ``repeats`` batches) and for a single image (median of ``single_repeats``).
 
     Every model is loaded first and the batches are timed in interleaved rounds (one batch of
-    each model per round), so that the medians compare even when the machine's speed drifts.
+    each model per round), so that the medians compare even when the machine's speed drifts;
+    single images model by model (interleaved, each call would find the caches cold).
     With ``reference`` (a method, timed too if not named), each record also has its time
     relative to the reference's first model round by round: median and quartiles of the
     ratios, the comparison a speed target needs.
@@ -110,7 +111,9 @@ def measure(names: list[str], images: np.ndarray, results_dir: str | Path, *,
     predicts = [load_timed(name, timed, results_dir) for name, timed in entries]
     per_image = 1000 * interleaved_timings(predicts, images[:batch], repeats,
                                            desc=f"batches of {batch}") / batch
-    single = 1000 * interleaved_timings(predicts, images[:1], single_repeats, desc="single images")
+    # one image alone: each model on its own, warm, as a user predicting photo after photo has it
+    single = 1000 * np.stack([repeat_timings(predict, images[:1], single_repeats) for predict in predicts],
+                             axis=1)
     base = next((j for j, (name, _) in enumerate(entries) if name == reference), None)
     records = []
     for j, (name, timed) in enumerate(entries):
@@ -153,7 +156,8 @@ def markdown(records: list[dict], command: str) -> str:
              "image does not depend on its weights; column Model): ms per image in a batch "
              f"(median and quartiles over {records[0]['repeats']} batches of {records[0]['batch']}, "
              "timed in interleaved rounds, one batch of every model per round, so that a drift "
-             "of the machine's speed falls on all alike) and for one image alone (median). CNNs "
+             "of the machine's speed falls on all alike) and for one image alone (median, model by "
+             "model, warm). CNNs "
              "predict as their recipe says (with the test-time flip where it has one) on the "
              "batch-norm-folded inference copy; classical pipelines include landmarks and "
              "feature extraction. Seed -: a CNN with no run here, timed untrained."
