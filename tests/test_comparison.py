@@ -302,6 +302,11 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
         '{"selection": {"stop_reason": "no better PublicTest accuracy for 3 epochs"}}')
     assert training_note("bauman_4conv", run) == (
         "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs")
+    (run / "manifest.json").write_text('{"selection": {"stop_reason": "epoch limit"}}')
+    assert training_note("ua_a", run) == (  # best at epoch 2 of 5: more epochs would not help
+        "trained 5 epochs, stopped by epoch limit; PublicTest accuracy no longer rising (best at epoch 2)")
+    (run / "manifest.json").write_text(
+        '{"selection": {"stop_reason": "no better PublicTest accuracy for 3 epochs"}}')
     assert training_note("mini_xception", run) == (  # a shortened recipe stopped before its cap
         "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs (before the "
         "recipe's cap of 270 epochs, about 3 h here)")

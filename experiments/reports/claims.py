@@ -52,8 +52,9 @@ def primary_claims(claims: list[Claim] | None = None) -> dict[str, float]:
 
 
 def training_note(method: str, run_folder: str | Path | None) -> str:
-    """How a CNN's run was trained against its source: epochs, why it stopped, and whether
-    PublicTest accuracy was still rising (its best epoch among the last three). "" otherwise."""
+    """How a CNN's run was trained against its source: epochs, why it stopped and, when its
+    epoch limit stopped it, whether PublicTest accuracy was still rising (its best epoch among
+    the last three) or not. "" for anything else."""
     from cnn.recipes import ARCHITECTURES
 
     info = ARCHITECTURES.get(method)
@@ -73,8 +74,9 @@ def training_note(method: str, run_folder: str | Path | None) -> str:
         source = f" (all that fits in about 3 h here; the source trains {info.source_training})"
     note = f"trained {len(curve)} epochs" + (f", stopped by {stop}" if stop else "") + source
     best = int(curve["epoch"][curve["val_accuracy"].idxmax()])
-    if best > len(curve) - 3 and stop == "epoch limit":
-        note += f"; PublicTest accuracy still rising (best at epoch {best})"
+    if stop == "epoch limit":  # would more epochs have helped?
+        note += (f"; PublicTest accuracy still rising (best at epoch {best})" if best > len(curve) - 3
+                 else f"; PublicTest accuracy no longer rising (best at epoch {best})")
     return note
 
 
