@@ -162,8 +162,8 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
     if bar is not None:
         bar_ms = bar[0]
         # timed with it as the reference: its time divided by the bar's, round by round
-        ratios = {row["method"]: ratio[0] for row, _ in timed
-                  if any(r.get("reference", "").startswith(f"{authors} ") for r in latency or [])
+        rated = any(r.get("reference", "").startswith(f"{authors} ") for r in latency or [])
+        ratios = {row["method"]: ratio[0] for row, _ in timed if rated
                   and (ratio := _benchmark_ms(latency or [], row, "ratio_to_reference_median"))}
         quick = [(row, ms) for row, ms in timed if row["method"] != authors
                  and (ratios[row["method"]] <= 1 if row["method"] in ratios else ms <= bar_ms)]
