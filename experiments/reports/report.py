@@ -34,7 +34,7 @@ def _accuracy(row: pd.Series) -> str:
     return f"{_pct(row['accuracy'])} [95% CI {100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}]"
 
 
-def _benchmark_ms(latency: list[dict], row: pd.Series,
+def _latency_median(latency: list[dict], row: pd.Series,
                   field: str = "ms_per_image_batch_median") -> tuple[float, int] | None:
     """Median over a method's seeds of ``make latency``'s ``field`` (median ms/image by
     default), and how many seeds; only records of the runs in the table (a benchmark of
@@ -106,7 +106,7 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
             + ", ".join(f"`{row['method']}` {row['train_cpu_seconds'] / 3600:.1f} h"
                         for row in (cnn, classical) if pd.notna(row.get("train_cpu_seconds")))
             + ".")
-    timed = [_benchmark_ms(latency or [], row) for row in (cnn, classical)]
+    timed = [_latency_median(latency or [], row) for row in (cnn, classical)]
     if None not in timed:
         (cnn_ms, cnn_n), (classical_ms, classical_n) = timed
         sentences.append(
@@ -134,9 +134,9 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
     runs in the table), else untrained."""
     rows = frame[(frame["branch"] == "cnn") & (frame["dataset"] == "FER2013")]
     ref = rows[rows["method"] == reference]
-    ref_ms = _benchmark_ms(latency or [], ref.iloc[0]) if not ref.empty else None
+    ref_ms = _latency_median(latency or [], ref.iloc[0]) if not ref.empty else None
     timed = [(row, ms[0]) for _, row in rows.iterrows() if row["method"] != reference
-             and (ms := _benchmark_ms(latency or [], row)) is not None]
+             and (ms := _latency_median(latency or [], row)) is not None]
     if ref_ms is None:
         text = (f"Not measured yet: needs `{reference}` trained to its recipe and timed with "
                 f"`make latency` beside the other CNNs.")
@@ -154,7 +154,7 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
             text += ("No CNN timed here is both more accurate and no slower" +
                      (f"; the no-slower ones: {', '.join(faster)}." if faster else "."))
     trained = rows[rows["method"] == authors]
-    bar = _benchmark_ms(latency or [], trained.iloc[0]) if not trained.empty else None
+    bar = _latency_median(latency or [], trained.iloc[0]) if not trained.empty else None
     untrained = [r["ms_per_image_batch_median"] for r in latency or []
                  if r["method"] == authors and not r.get("run")]
     if bar is None and untrained:  # its network timed untrained (no run of it when timed)
@@ -164,7 +164,7 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
         # timed with it as the reference: its time divided by the bar's, round by round
         rated = any(r.get("reference", "").startswith(f"{authors} ") for r in latency or [])
         ratios = {row["method"]: ratio[0] for row, _ in timed if rated
-                  and (ratio := _benchmark_ms(latency or [], row, "ratio_to_reference_median"))}
+                  and (ratio := _latency_median(latency or [], row, "ratio_to_reference_median"))}
         quick = [(row, ms) for row, ms in timed if row["method"] != authors
                  and (ratios[row["method"]] <= 1 if row["method"] in ratios else ms <= bar_ms)]
         listed = ", ".join(f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms"
