@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Iterable
 from pathlib import Path
 
 from experiments.core.errors import read_json
@@ -27,19 +28,25 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
         metrics = read_json(folder / "metrics.json", f"delete the run folder {folder} or restore it")
         if (metrics.get("dataset", "FER2013") == "FER2013"
                 and bool(metrics.get("per_class_subset")) == subsets):
-            runs.append((folder, metrics.get("seed")))
+            runs.append((folder, metrics.get("seed"), folder.name))  # the folder is named by run id
     if current:
-        keys = {folder: _run_key(folder) for folder, _ in runs}
-        newest = {folder.parent.name: key for folder, key in keys.items()}  # oldest first: last wins
-        runs = [(folder, s) for folder, s in runs if keys[folder] == newest[folder.parent.name]]
-    return [folder for folder, run_seed in runs
+        keys = {folder: _run_key(folder) for folder, _, _ in runs}
+        newest = newest_settings((folder.parent.name, run_id, keys[folder]) for folder, _, run_id in runs)
+        runs = [run for run in runs if settings_key(keys[run[0]]) == settings_key(newest[run[0].parent.name])]
+    return [folder for folder, run_seed, _ in runs
             if (seed is None or run_seed == seed) and (not with_model or (folder / "model").is_dir())]
 
 
-def _run_key(folder: Path) -> str:
-    """The run's settings that make it another run (``run_key`` in its manifest), comparable."""
+def _run_key(folder: Path) -> dict:
+    """The run's settings that make it another run (``run_key`` in its manifest)."""
     manifest = read_json(folder / "manifest.json", f"delete the run folder {folder} or restore it")
-    return settings_key(manifest.get("run_key") or {})
+    return manifest.get("run_key") or {}
+
+
+def newest_settings(runs: Iterable[tuple[Hashable, str, dict]]) -> dict[Hashable, dict]:
+    """Of ``(group, run_id, run_key)`` triples, each group's current settings: the ``run_key``
+    of its newest run (run ids sort by time). Runs with other settings are an older recipe's."""
+    return {group: key for group, _, key in sorted(runs, key=lambda run: run[1])}
 
 
 def settings_key(run_key: dict) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments.core.errors import CorruptFileError, read_json
-from experiments.core.runs import run_folders, settings_key
+from experiments.core.runs import newest_settings, run_folders, settings_key
 
 REQUIRED = ("method", "run_id", "branch", "splits", "cost")
 
@@ -67,9 +67,8 @@ def select_runs(runs: list[dict]) -> Selection:
             left_out.append(_left_out(run, _data_reason(run, data, fer)))
         else:
             usable.append(run)
-    newest_key = {}
-    for run in sorted(usable, key=lambda r: r["run_id"]):
-        newest_key[(run["method"], run.get("dataset", "FER2013"))] = run.get("run_key") or {}
+    newest_key = newest_settings(((run["method"], run.get("dataset", "FER2013")), run["run_id"],
+                                  run.get("run_key") or {}) for run in usable)
     latest: dict[tuple, dict] = {}
     for run in sorted(usable, key=lambda r: r["run_id"]):
         key = newest_key[(run["method"], run.get("dataset", "FER2013"))]
