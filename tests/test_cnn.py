@@ -184,6 +184,26 @@ def test_pipeline_is_deterministic_for_a_seed(data):
     assert not np.array_equal(x, _first_batch(data, TINY, seed=5, epoch=1)[0])
 
 
+def test_pipeline_runs_without_autotune_and_its_batches_do_not_depend_on_it(data):
+    """Autotune is off (deleting an iterator waited up to 60 s for its thread); the augmented
+    batches are the same as with it, parallelism and all."""
+    import tensorflow as tf
+
+    train, _ = _splits(data)
+    fixed = training.training_dataset(train.images, train.labels, TINY, seed=3, epoch=2)
+    assert fixed.options().autotune.enabled is False
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    tuned = fixed.with_options(options)
+    assert tuned.options().autotune.enabled is True
+    batches = 0
+    for ours, theirs in zip(fixed.as_numpy_iterator(), tuned.as_numpy_iterator(), strict=True):
+        for a, b in zip(ours, theirs, strict=True):
+            np.testing.assert_array_equal(a, b)
+        batches += 1
+    assert batches == training.steps_per_epoch(train.labels, TINY) > 1
+
+
 def test_whole_batches_only_leaves_out_each_epochs_last_partial_batch(data):
     train, _ = _splits(data)
     whole = replace(TINY, balance="none", drop_last_batch=True)
