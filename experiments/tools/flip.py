@@ -45,9 +45,10 @@ def compare(name: str, data: FerData, results_dir: str | Path, *,
     records = []
     for run in runs:
         # two copies, one per setting, timed in interleaved rounds: the machine's drift falls on both
-        methods = {"flip": load_method(run / "model"), "plain": load_method(run / "model")}
-        if not hasattr(methods["flip"], "set_tta_flip"):
+        first = load_method(run / "model")
+        if not hasattr(first, "set_tta_flip"):  # say so before loading the second copy
             raise ValueError(f"{name} is not a CNN: it has no test-time flip to compare")
+        methods = {"flip": first, "plain": load_method(run / "model")}
         for key, method in methods.items():
             method.set_tta_flip(key == "flip")
         seed = json.loads((run / "metrics.json").read_text()).get("seed")
