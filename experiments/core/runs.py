@@ -32,7 +32,9 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
     if current:
         keys = {folder: _run_key(folder) for folder, _, _ in runs}
         newest = newest_settings((folder.parent.name, run_id, keys[folder]) for folder, _, run_id in runs)
-        runs = [run for run in runs if keys[run[0]] == newest[run[0].parent.name]]
+        current_key = {method: settings_key(key) for method, key in newest.items()}
+        # compared as the table's selection compares them (settings_key), not as dicts (1 == 1.0)
+        runs = [run for run in runs if settings_key(keys[run[0]]) == current_key[run[0].parent.name]]
     return [folder for folder, run_seed, _ in runs
             if (seed is None or run_seed == seed) and (not with_model or (folder / "model").is_dir())]
 
