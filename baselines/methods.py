@@ -101,16 +101,19 @@ class ClassicalMethod(Method):
         per_class = self.settings.get("select_per_class")
         rows = _stratified_rows(train.labels, per_class, self.seed) if per_class else None
         fixed = dict(self.settings.get("fixed", {}))
+        name = f"{self.feature_set}-{self.classifier_key}"
+        fitted_on = f" (fit on {len(rows)} Training images, {per_class} per class)" if per_class else ""
         best, best_score = None, -1.0
         for params in ParameterGrid(self.settings.get("grid", {})):
             clf = self._fit_one({**fixed, **params}, t_train, train.labels, t_val, val.labels, rows)
             score = float(np.mean(clf.predict_proba(t_val).argmax(1) == val.labels))
             self.scores_.append({"params": params, "publictest_accuracy": score,
                                  "fit_on": "subsample" if rows is not None else "Training"})
-            _log(f"  {self.feature_set}-{self.classifier_key} {params}: PublicTest {score:.4f}")
+            _log(f"  {name} {params}: PublicTest {score:.4f}{fitted_on}")
             if score > best_score:
                 best, best_score, best_clf = params, score, clf
         if rows is not None:  # refit the winner on all of Training
+            _log(f"  {name} {best}: refit on all {len(train.labels)} Training images")
             best_clf = self._fit_one({**fixed, **best}, t_train, train.labels, t_val, val.labels, None)
         self.best_params_ = best
         self.model_ = Pipeline([("features", self.union_), ("prep", prep), ("clf", best_clf)])
