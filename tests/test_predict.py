@@ -185,6 +185,28 @@ def test_a_best_run_whose_model_is_not_here_is_never_replaced_by_a_worse_seed(re
     assert json.loads((shipped / "shipped.json").read_text())["run"] == f"runs/majority/{first.name}"
 
 
+def test_the_table_warns_of_a_shipped_model_of_an_older_recipe(results, capsys):
+    """A newer recipe's run makes the shipped model's run an older recipe's: the table says
+    so in one line, naming the model and the command that ships it again."""
+    import shutil
+
+    first = next(p for p in (results / "runs" / "majority").iterdir() if not p.name.startswith("."))
+    ship("majority", results)
+    assert main(["table", "--results", str(results)]) == 0
+    assert "warning" not in capsys.readouterr().err
+    newer = shutil.copytree(first, first.with_name("29990101T000000000-seed0"))
+    manifest = json.loads((newer / "manifest.json").read_text())
+    (newer / "manifest.json").write_text(json.dumps({**manifest, "run_key": {"train": {"epochs": 3}}}))
+    assert main(["table", "--results", str(results)]) == 0
+    [warning] = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warning == (f"warning: {results / 'models' / 'majority'}: shipped from run {first.name}, "
+                       "which does not have majority's current settings; ship it again: "
+                       "python -m experiments ship majority")
+    ship("majority", results)
+    assert main(["table", "--results", str(results)]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_ship_goes_on_past_a_method_it_cannot_ship(results, capsys):
     """`make ship` names several methods: one without a run is said in one line, the others
     are still shipped, and the exit status says that something was not."""

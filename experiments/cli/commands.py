@@ -143,9 +143,12 @@ def flip(args: argparse.Namespace) -> int:
 
 def table(args: argparse.Namespace) -> int:
     from experiments.reports.table import write_table
+    from experiments.tools.models import stale_shipped
 
     for path in write_table(results_folder(args)):
         print(path)
+    for line in stale_shipped(results_folder(args)):
+        print(f"warning: {line}", file=sys.stderr)
     return errors.OK
 
 

@@ -295,6 +295,20 @@ def _fusion_using(name: str, results_dir: Path, other_than: str | None) -> str |
     return None
 
 
+def stale_shipped(results_dir: str | Path = DEFAULT_RESULTS) -> list[str]:
+    """A line for each shipped model whose run no longer has its method's current settings (a
+    newer recipe, or for a fusion a newly best component): a fresh checkout cannot time it as
+    one of the method's runs (``make latency``), and its accuracy is not the table's."""
+    results_dir = Path(results_dir)
+    lines = []
+    for name, meta in shipped_models(results_dir).items():
+        run_id = Path(meta["run"]).name
+        if run_id not in {run.name for run in fer_runs(results_dir, name, current=True)}:
+            lines.append(f"{results_dir / SHIPPED / name}: shipped from run {run_id}, which does not have "
+                         f"{name}'s current settings; ship it again: python -m experiments ship {name}")
+    return lines
+
+
 def shipped_run_id(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> str | None:
     """The run id (e.g. ``20261128T195823670-seed0``) whose model is shipped as ``name``."""
     meta = Path(results_dir) / SHIPPED / name / SHIPPED_META
