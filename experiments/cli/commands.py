@@ -145,9 +145,10 @@ def table(args: argparse.Namespace) -> int:
     from experiments.reports.table import write_table
     from experiments.tools.models import stale_shipped
 
-    for path in write_table(results_folder(args)):
+    results = results_folder(args)
+    for path in write_table(results):
         print(path)
-    for line in stale_shipped(results_folder(args)):
+    for line in stale_shipped(results):
         print(f"warning: {line}", file=sys.stderr)
     return errors.OK
 
