@@ -168,8 +168,12 @@ def mini_xception(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
     Stem: 2 x [conv 8 3x3 "valid", no bias -> BN -> ReLU]. Four residual modules with F = 16,
     32, 64, 128: shortcut conv F 1x1 stride 2 -> BN; main separable conv F 3x3 -> BN -> ReLU
     -> separable conv F 3x3 -> BN -> max-pool 3x3/2 "same"; the two added. Head: conv 7 3x3
-    -> global average pooling -> softmax. L2 0.01 on the stem's and the separable convs'
-    kernels (depthwise and pointwise), as in the authors' code.
+    -> global average pooling -> softmax. L2 0.01 on the two stem convolutions' kernels only,
+    as in the authors' released model (``emotion_model.hdf5``, whose stored ``model_config``,
+    Keras 2.0.5, has every ``SeparableConv2D``'s depthwise, pointwise and kernel regulariser
+    ``None``: Keras 2's separable convolution ignored the ``kernel_regularizer`` their code
+    passes it). The residual shortcut and the head carry none, as in their code. Batch norm
+    with Keras' defaults (momentum 0.99, epsilon 1e-3), as theirs.
 
     The shortcut's strided 1x1 conv is written as its equivalent, every second position kept
     (a 1x1 pool, stride 2) then a 1x1 conv: the same function and weights. TensorFlow 2.21's
@@ -187,12 +191,10 @@ def mini_xception(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
         shortcut = layers.AveragePooling2D(1, strides=2, padding="same")(x)
         shortcut = layers.Conv2D(filters, 1, use_bias=False)(shortcut)
         shortcut = layers.BatchNormalization()(shortcut)
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
-                                   depthwise_regularizer=reg, pointwise_regularizer=reg)(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization()(x)
         x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
         x = layers.Add()([x, shortcut])

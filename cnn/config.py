@@ -11,10 +11,11 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "plateau", "cosine")
 BALANCING = ("none", "oversample", "class_weight")
 NORMALISATIONS = ("unit", "symmetric", "standardise")
+MONITORS = ("accuracy", "loss")
 TEACHER_FIELDS = ("teacher", "teacher_weight", "teacher_temperature")
 #: fields left out of a config's ``as_dict`` while they hold these values, so the recipes that
 #: do not use them keep the run keys and checkpoint folders they had before the fields existed
-OMITTED_AT_DEFAULT = {"drop_last_batch": False}
+OMITTED_AT_DEFAULT = {"drop_last_batch": False, "monitor": "accuracy"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,9 @@ OVERSAMPLE_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1)
 class TrainConfig:
     """Everything that defines a training run besides the architecture and the seed.
 
-    Selection is always on PublicTest accuracy: the best epoch is kept, early stopping and the
-    plateau schedule watch it too.
+    Selection is always on PublicTest accuracy: the best epoch is kept. Early stopping and the
+    plateau schedule watch PublicTest accuracy too, or PublicTest loss where a source's
+    callbacks watch the validation loss (``monitor``).
     """
 
     optimizer: str = "adam"
@@ -70,6 +72,9 @@ class TrainConfig:
     #: or "cosine" (from learning_rate to min_learning_rate over ``epochs``, after warm-up)
     schedule: str = "constant"
     plateau_factor: float = 0.1
+    #: what "no better" means for ``patience`` and the plateau schedule: a higher PublicTest
+    #: "accuracy", or a lower PublicTest (cross-entropy) "loss"
+    monitor: str = "accuracy"
     plateau_patience: int = 10
     warmup_epochs: int = 0
     min_learning_rate: float = 0.0
@@ -100,7 +105,8 @@ class TrainConfig:
         for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
                                      ("schedule", self.schedule, SCHEDULES),
                                      ("balance", self.balance, BALANCING),
-                                     ("normalisation", self.normalisation, NORMALISATIONS)):
+                                     ("normalisation", self.normalisation, NORMALISATIONS),
+                                     ("monitor", self.monitor, MONITORS)):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if self.epochs < 1 or self.batch_size < 1:

@@ -99,7 +99,8 @@ class CnnMethod(Method):
 
     def run_key(self) -> dict:
         """The whole training recipe, budgets included: a 7-minute run is not the recipe's run."""
-        return {"train": self.train_config.as_dict()}
+        revision = ARCHITECTURES[self.architecture].revision
+        return {"train": self.train_config.as_dict(), **({"revision": revision} if revision else {})}
 
     def set_tta_flip(self, flip: bool) -> CnnMethod:
         """Average (or stop averaging) each prediction with the mirror image's; returns self."""

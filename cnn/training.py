@@ -383,8 +383,8 @@ def _stop_reason(state: dict, config: TrainConfig) -> str | None:
     """Why training must not start another epoch, or None. Re-evaluated on every resume."""
     if state["epoch"] >= config.epochs:
         return "epoch limit"
-    if config.patience is not None and state["epoch"] - state["best_epoch"] >= config.patience:
-        return f"no better PublicTest accuracy for {config.patience} epochs"
+    if config.patience is not None and state["epoch"] - _watched_best_epoch(state, config) >= config.patience:
+        return f"no better PublicTest {config.monitor} for {config.patience} epochs"
     if config.time_budget_minutes is not None and state["history"]:
         last = state["history"][-1]["seconds"]  # do not start an epoch that would overrun
         if state["elapsed_seconds"] + last > config.time_budget_minutes * 60:
@@ -401,16 +401,23 @@ def _sittings(state: dict) -> list[dict]:
     return [{"started": None, "after_epoch": 0}] if state["epoch"] else []
 
 
+def _watched_best_epoch(state: dict, config: TrainConfig) -> int:
+    """The epoch with the best value of what early stopping and the plateau schedule watch."""
+    return state["best_epoch"] if config.monitor == "accuracy" else state.get("best_loss_epoch", 0)
+
+
 def _advance(state: dict, row: dict, improved: bool, config: TrainConfig) -> None:
+    if row["val_loss"] < state.get("best_val_loss", float("inf")):
+        state["best_loss_epoch"], state["best_val_loss"] = row["epoch"], row["val_loss"]
     state["epoch"] = row["epoch"]
     state["history"].append(row)
     state["elapsed_seconds"] += row["seconds"]
     state["cpu_seconds"] = state.get("cpu_seconds", 0.0) + row.get("cpu_seconds", 0.0)
     if improved:
         state["best_epoch"], state["best_val_accuracy"] = row["epoch"], row["val_accuracy"]
-    elif (config.schedule == "plateau"
-          and (state["epoch"] - max(state["best_epoch"], state.get("lr_changed", 0)))
-          >= config.plateau_patience):
+    if (config.schedule == "plateau"
+            and (state["epoch"] - max(_watched_best_epoch(state, config), state.get("lr_changed", 0)))
+            >= config.plateau_patience):
         state["lr_scale"] *= config.plateau_factor
         state["lr_changed"] = state["epoch"]
 

@@ -290,11 +290,50 @@ def test_plateau_lowers_the_rate_after_flat_epochs():
     config = TrainConfig(schedule="plateau", plateau_patience=2, plateau_factor=0.1)
     state = _state(0, 0, history=[], elapsed_seconds=0.0)
     for epoch, improved in enumerate([True, False, False, False, False], start=1):
-        training._advance(state, {"epoch": epoch, "val_accuracy": 0.1 * epoch, "seconds": 1.0},
-                          improved, config)
+        training._advance(state, {"epoch": epoch, "val_accuracy": 0.1 * epoch, "val_loss": 1.0,
+                                  "seconds": 1.0}, improved, config)
         if epoch == 2:
             assert state["lr_scale"] == 1.0
     assert state["lr_scale"] == pytest.approx(0.01)  # after epochs 3 and 5
+
+
+def test_loss_monitor_watches_the_publictest_loss_and_keeps_the_best_accuracy_epoch():
+    """As the mini-Xception authors' callbacks (val_loss): the rate falls and training stops
+    when the loss stops falling, even while the accuracy still rises; the epoch kept is the
+    best on accuracy."""
+    config = TrainConfig(schedule="plateau", plateau_patience=2, patience=4, epochs=30, monitor="loss")
+    state = _state(0, 0, history=[], elapsed_seconds=0.0)
+    losses = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95]  # best loss at epoch 2
+    for epoch, loss in enumerate(losses, start=1):
+        training._advance(state, {"epoch": epoch, "val_accuracy": 0.1 * epoch, "val_loss": loss,
+                                  "seconds": 1.0}, True, config)
+    assert state["best_epoch"] == 6 and state["best_loss_epoch"] == 2
+    assert state["lr_scale"] == pytest.approx(0.01)  # flat since epoch 2: cut after epochs 4 and 6
+    assert "no better PublicTest loss for 4 epochs" in training._stop_reason(state, config)
+    assert training._stop_reason(state, config.with_overrides(monitor="accuracy")) is None
+    with pytest.raises(ValueError, match="monitor"):
+        TrainConfig(monitor="val_acc")
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
+
+
+def test_mini_xception_regularises_the_stem_only_as_the_released_model():
+    model = build_model("mini_xception", "symmetric")
+    regularised = {}
+    for layer in _all_layers(model):
+        config = layer.get_config()
+        keys = [k for k in ("kernel_regularizer", "depthwise_regularizer", "pointwise_regularizer")
+                if config.get(k)]
+        if keys:
+            regularised[layer.__class__.__name__] = regularised.get(layer.__class__.__name__, 0) + len(keys)
+    assert regularised == {"Conv2D": 2}
+    assert make_method("mini_xception", seed=0).run_key()["revision"] == 1
+    assert "revision" not in make_method("best_small", seed=0).run_key()
 
 
 # ----------------------------------------------------------------------------- training
