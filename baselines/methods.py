@@ -1,4 +1,4 @@
-"""Classical methods: landmark / HOG / Gabor features -> scaling, PCA -> a classifier.
+"""Classical methods: landmark / HOG / Gabor / LBP features -> scaling, PCA -> a classifier.
 
 Every combination of ``config.toml``'s feature sets and classifiers is registered with the
 harness as ``<features>-<classifier>``. Hyperparameters come from a small grid scored on
@@ -19,15 +19,17 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from baselines.classifiers import CLASSIFIER_NAMES, make_classifier
-from baselines.selection import choose_hog, choose_landmark_box
+from baselines.selection import choose_alignment, choose_hog, choose_landmark_box, choose_lbp
 from experiments.core.data import FerData
 from experiments.method import Method, register
+from features.align import Aligned
 from features.gabor import GaborFeatures
 from features.hog import HogFeatures
 from features.landmarks import LandmarkGeometry
+from features.lbp import LbpFeatures
 
 CONFIG_PATH = Path(__file__).with_name("config.toml")
-FEATURE_NAMES = {"landmarks": "landmarks", "hog": "HOG", "gabor": "Gabor"}
+FEATURE_NAMES = {"landmarks": "landmarks", "hog": "HOG", "gabor": "Gabor", "lbp": "LBP"}
 
 
 def load_config(path: Path = CONFIG_PATH) -> dict:
@@ -73,11 +75,31 @@ class ClassicalMethod(Method):
                 self.choices_["hog"] = choice
                 out.append((family, HogFeatures(choice["orientations"], choice["pixels_per_cell"],
                                                 choice["cells_per_block"])))
-            else:
+            elif family == "gabor":
                 g = cfg["gabor"]
                 out.append((family, GaborFeatures(tuple(g["frequencies"]), g["n_orientations"],
                                                   g["grid"])))
-        return out
+            else:
+                b = cfg["lbp"]
+                small = train.subset(b["subsample_per_class"], seed=self.seed)
+                choice = choose_lbp(small, val, b["scales"], b["grid"], self.seed)
+                self.choices_["lbp"] = choice
+                out.append((family, LbpFeatures(tuple(map(tuple, choice["scales"])), choice["grid"])))
+        return [(family, self._aligned(family, extractor, train, val)) for family, extractor in out]
+
+    def _aligned(self, family: str, extractor, train: FerData, val: FerData):
+        """``extractor``, or it on the faces aligned by their eyes where the linear probe
+        prefers that on PublicTest (``[align]`` in config.toml names the families it tries)."""
+        a = self.config_.get("align")
+        if not a or family not in a["families"]:
+            return extractor
+        small = train.subset(a["subsample_per_class"], seed=self.seed)
+        choice = choose_alignment(family, extractor, small, val, a["candidates"], a["box"],
+                                  a["upscale"], self.seed)
+        self.choices_[f"{family}_alignment"] = choice
+        if choice["choice"] == "none":
+            return extractor
+        return Aligned(extractor, box=a["box"], upscale=a["upscale"])
 
     # ------------------------------------------------------------------ fit / predict
 
@@ -136,7 +158,14 @@ class ClassicalMethod(Method):
 
     def config(self) -> dict:
         return {"feature_set": self.feature_set, "classifier": self.classifier_key,
-                "settings": self.settings, "features": {f: self.config_.get(f) for f in self.families}}
+                "settings": self.settings, "features": {f: self.config_.get(f) for f in self.families},
+                **self._alignment_config()}
+
+    def _alignment_config(self) -> dict:
+        """``[align]``, for the methods with a family it applies to (the others keep the run
+        keys they had before alignment existed)."""
+        a = self.config_.get("align")
+        return {"align": a} if a and set(a["families"]) & set(self.families) else {}
 
     def selection(self) -> dict:
         extra = {}
@@ -160,9 +189,15 @@ class ClassicalMethod(Method):
         return _count_parameters(self.model_.named_steps["clf"], self.model_.named_steps["prep"])
 
     def describe_split(self, name: str, split: FerData) -> dict:
-        """Landmark fallbacks and the detector's hit rate on this split (for the manifest)."""
+        """Landmark fallbacks, the detector's hit rate and, for the families that see aligned
+        faces, the share aligned (the rest: unaligned crops) on this split (for the manifest)."""
+        out: dict = {}
+        for family, used in self.union_.transformer_list:
+            if isinstance(used, Aligned):
+                used.transform(split.images)
+                out[f"{family}_aligned_share"] = float(np.mean(used.stats_["aligned"]))
         if "landmarks" not in self.families:
-            return {}
+            return {**out, "n": len(split)} if out else {}
         lm = self.config_["landmarks"]
         used = dict(self.union_.transformer_list)["landmarks"]
         used.transform(split.images)
@@ -171,7 +206,7 @@ class ClassicalMethod(Method):
         detector.transform(split.images)
         hits = np.asarray(detector.stats_["detector_hit"])
         return {"landmark_box": used.box, "landmark_fallbacks": fallback,
-                "detector_hit_rate": float(hits.mean()), "n": len(split)}
+                "detector_hit_rate": float(hits.mean()), "n": len(split), **out}
 
 
 def _stratified_rows(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Choices made on PublicTest once and reused by every method that needs them:
-the landmark face box (whole image vs. detector) and the HOG parameters.
+the landmark face box (whole image vs. detector), the HOG and LBP parameters, and whether
+each appearance family sees the face aligned by its eyes.
 
 Each choice is memoised on disk (keyed by the images and the candidate grid), so the
 thirty classical methods do not repeat it; the result, with every candidate's PublicTest
@@ -19,9 +20,11 @@ from sklearn.preprocessing import StandardScaler
 
 from experiments.core import atomic
 from experiments.core.data import FerData, default_cache_dir
+from features.align import Aligned
 from features.cache import images_checksum
 from features.hog import HogFeatures
 from features.landmarks import LandmarkGeometry
+from features.lbp import LbpFeatures
 
 
 def _probe_accuracy(x_train, y_train, x_val, y_val, seed: int) -> float:
@@ -79,3 +82,47 @@ def choose_hog(train: FerData, val: FerData, orientations, pixels_per_cell, cell
     grid = {"orientations": list(orientations), "pixels_per_cell": list(pixels_per_cell),
             "cells_per_block": cells_per_block}
     return _memoised("hog", train, val, grid, compute)
+
+
+def _choose_by_probe(kind: str, train: FerData, val: FerData, candidates: dict, grid: dict,
+                     seed: int) -> dict:
+    """The candidate extractor (name -> extractor) whose features give the best PublicTest
+    accuracy of the linear probe; memoised like the other choices."""
+
+    def compute():
+        scores = {name: _probe_accuracy(extractor.transform(train.images), train.labels,
+                                        extractor.transform(val.images), val.labels, seed)
+                  for name, extractor in candidates.items()}
+        return {"choice": max(scores, key=scores.get), "publictest_accuracy": scores,
+                "probe": "logistic regression, C=0.01", "probe_training_images": len(train)}
+
+    return _memoised(kind, train, val, grid, compute)
+
+
+def lbp_candidate_name(scales, grid: int) -> str:
+    return "scales=" + "+".join(f"{int(p)},{r:g}" for p, r in scales) + f";grid={grid}"
+
+
+def choose_lbp(train: FerData, val: FerData, scale_sets, grids, seed: int = 0) -> dict:
+    """The LBP (scales, grid) with the best PublicTest accuracy of the linear probe."""
+    options = {lbp_candidate_name(s, g): (tuple((int(p), float(r)) for p, r in s), int(g))
+               for s in scale_sets for g in grids}
+    candidates = {name: LbpFeatures(scales, grid) for name, (scales, grid) in options.items()}
+    grid = {"scale_sets": [[list(map(float, pr)) for pr in s] for s in scale_sets],
+            "grids": list(map(int, grids))}
+    result = _choose_by_probe("lbp", train, val, candidates, grid, seed)
+    scales, cells = options[result["choice"]]
+    return {**result, "scales": [list(pr) for pr in scales], "grid": cells}
+
+
+def choose_alignment(family: str, extractor, train: FerData, val: FerData, candidates, box: str,
+                     upscale: int, seed: int = 0) -> dict:
+    """Whether ``extractor`` (an appearance family) sees the unaligned crop ("none") or the face
+    aligned by its eyes ("eyes"), by the PublicTest accuracy of the linear probe."""
+    options = {"none": extractor, "eyes": Aligned(extractor, box=box, upscale=upscale)}
+    unknown = set(candidates) - set(options)
+    if unknown:
+        raise KeyError(f"unknown alignment {sorted(unknown)}; known: {sorted(options)}")
+    grid = {"family": family, "extractor": repr(extractor), "candidates": list(candidates),
+            "box": box, "upscale": upscale}
+    return _choose_by_probe(f"align-{family}", train, val, {c: options[c] for c in candidates}, grid, seed)

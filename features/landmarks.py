@@ -140,3 +140,33 @@ class LandmarkGeometry(ImageFeatures):
             else:
                 out[i, :-1] = values
         return out, {"fallback": fallback, "detector_hit": hits}
+
+
+class LandmarkPoints(ImageFeatures):
+    """The 68 points themselves, in each input image's pixel coordinates: 136 values
+    ``(x0, y0, x1, y1, ...)`` and an ``ok`` flag (last column; 0 where ``landmarks_ok`` fails,
+    the points then being zeros). For alignment (``features.align``); cached like the others.
+    """
+
+    family = "landmark_points"
+
+    def __init__(self, box: str = "detector", upscale: int = 3, margin: float = 0.25,
+                 n_jobs: int = -1, chunk_size: int = 512, cache: bool = True,
+                 progress: bool | None = None):
+        self.box = box
+        self.upscale = upscale
+        self.margin = margin
+        self.n_jobs = n_jobs
+        self.chunk_size = chunk_size
+        self.cache = cache
+        self.progress = progress
+
+    def _extract(self, images: np.ndarray):
+        out = np.zeros((len(images), 2 * N_LANDMARKS + 1), np.float32)
+        hits = np.zeros(len(images), np.int8)
+        for i, image in enumerate(images):
+            points, hit = detect_landmarks(image, box=self.box, upscale=self.upscale)
+            hits[i] = hit
+            if landmarks_ok(points, image.shape[0], self.margin):
+                out[i, :-1], out[i, -1] = points.ravel(), 1.0
+        return out, {"detector_hit": hits}
