@@ -16,6 +16,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from baselines.local import LocalSVM
+
 #: short name -> human-readable name for the table
 CLASSIFIER_NAMES = {
     "linear_svm": "linear SVM",
@@ -23,6 +25,7 @@ CLASSIFIER_NAMES = {
     "tree": "decision tree",
     "mlp": "MLP",
     "xgboost": "XGBoost",
+    "local_svm": "local SVM (k nearest)",
 }
 
 
@@ -66,4 +69,6 @@ def make_classifier(name: str, params: dict, seed: int, n_jobs: int = -1):
 
         return XGBClassifier(**{"tree_method": "hist", "random_state": seed, "n_jobs": n_jobs,
                                 "eval_metric": "mlogloss", **params})
+    if name == "local_svm":
+        return LocalSVM(**{"random_state": seed, "n_jobs": n_jobs, **params})
     raise KeyError(f"unknown classifier {name!r}; known: {', '.join(CLASSIFIER_NAMES)}")

@@ -18,8 +18,9 @@ from experiments.reports.table import write_table
 def test_every_feature_set_and_classifier_is_registered():
     config = load_config()
     names = set(available_methods("classical"))
-    assert len(names) == len(config["feature_sets"]) * len(config["classifiers"]) == 30
-    assert {"landmarks-tree", "landmarks+hog+gabor-rbf_svm", "hog-xgboost"} <= names
+    assert len(names) == len(config["feature_sets"]) * len(config["classifiers"]) == 55
+    assert {"landmarks-tree", "landmarks+hog+gabor-rbf_svm", "hog-xgboost",
+            "landmarks+hog+gabor+lbp-rbf_svm"} <= names
 
 
 def test_softmax_scores_agree_with_the_svm():

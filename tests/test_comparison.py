@@ -3,6 +3,8 @@ the claims file."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -285,33 +287,51 @@ def test_report_shows_the_demo_records(tmp_path):
     assert "3 faces in 3 frames, labels sad 2, happy 1" in text
 
 
+def _curve_run(folder, accuracies, stop, seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"epoch": range(1, len(accuracies) + 1), "val_accuracy": accuracies}).to_csv(
+        folder / "learning_curves.csv", index=False)
+    (folder / "manifest.json").write_text(json.dumps({"seed": seed, "selection": {"stop_reason": stop}}))
+    return folder
+
+
 def test_claims_say_how_a_cnn_was_trained(tmp_path):
     from experiments.reports.claims import training_note
 
-    run = tmp_path / "run"
-    run.mkdir()
-    pd.DataFrame({"epoch": [1, 2, 3, 4], "val_accuracy": [0.3, 0.4, 0.45, 0.5]}).to_csv(
-        run / "learning_curves.csv", index=False)
-    (run / "manifest.json").write_text('{"selection": {"stop_reason": "epoch limit"}}')
-    assert training_note("ua_c", run) == ("trained 4 epochs, stopped by epoch limit (all that fits in "
-                                          "about 3 h here; the source trains 60 epochs); PublicTest "
-                                          "accuracy still rising (best at epoch 4)")
-    pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "val_accuracy": [0.3, 0.5, 0.4, 0.4, 0.4]}).to_csv(
-        run / "learning_curves.csv", index=False)
-    (run / "manifest.json").write_text(
-        '{"selection": {"stop_reason": "no better PublicTest accuracy for 3 epochs"}}')
+    run = _curve_run(tmp_path / "run", [0.3, 0.4, 0.45, 0.5], "epoch limit")
+    assert training_note("ua_c", run) == ("seed 0: trained 4 epochs, stopped by epoch limit (all that "
+                                          "fits in about 3 h here; the source trains 60 epochs); best "
+                                          "PublicTest epoch 4; PublicTest accuracy still rising at the "
+                                          "epoch limit in seed 0")
+    stopped = "no better PublicTest accuracy for 3 epochs"
+    _curve_run(run, [0.3, 0.5, 0.4, 0.4, 0.4], stopped)
     assert training_note("bauman_4conv", run) == (
-        "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs")
-    (run / "manifest.json").write_text('{"selection": {"stop_reason": "epoch limit"}}')
-    assert training_note("ua_a", run) == (  # best at epoch 2 of 5: more epochs would not help
-        "trained 5 epochs, stopped by epoch limit; PublicTest accuracy no longer rising (best at epoch 2)")
-    (run / "manifest.json").write_text(
-        '{"selection": {"stop_reason": "no better PublicTest accuracy for 3 epochs"}}')
+        "seed 0: trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs; best "
+        "PublicTest epoch 2")
+    _curve_run(run, [0.3, 0.5, 0.4, 0.4, 0.4], "epoch limit")
+    assert training_note("ua_a", run).endswith(  # best at epoch 2 of 5: more epochs would not help
+        "best PublicTest epoch 2; no longer rising at the limit in seed 0")
+    _curve_run(run, [0.3, 0.5, 0.4, 0.4, 0.4], stopped)
     assert training_note("mini_xception", run) == (  # a shortened recipe stopped before its cap
-        "trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs (before the "
-        "recipe's cap of 270 epochs, about 3 h here)")
+        "seed 0: trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs (before the "
+        "recipe's cap of 270 epochs, about 3 h here); best PublicTest epoch 2")
     assert training_note("landmarks+hog-linear_svm", run) == ""
     assert training_note("ua_c", tmp_path / "missing") == ""
+
+
+def test_claims_notes_come_from_every_seed_and_ties_go_to_the_latest_epoch(tmp_path):
+    from experiments.reports.claims import training_note
+
+    runs = [  # seed 0 peaks at epoch 2 and again at 6, its last: still rising
+        _curve_run(tmp_path / "s0", [0.3, 0.6, 0.5, 0.5, 0.55, 0.6], "epoch limit", seed=0),
+        _curve_run(tmp_path / "s1", [0.3, 0.6, 0.5, 0.5, 0.55, 0.58], "epoch limit", seed=1),
+        _curve_run(tmp_path / "s2", [0.3, 0.4, 0.5], "no better PublicTest accuracy for 3 epochs", seed=2),
+    ]
+    assert training_note("ua_a", list(reversed(runs))) == (
+        "seeds 0, 1, 2: trained 6, 6, 3 epochs, stopped by epoch limit (seed 0); epoch limit "
+        "(seed 1); no better PublicTest accuracy for 3 epochs (seed 2); best PublicTest epoch 6, 2, 3; "
+        "PublicTest accuracy still rising at the epoch limit in seed 0; no longer rising at the "
+        "limit in seed 1")
 
 
 def test_the_learning_curves_figure_has_every_network_of_any_branch(tmp_path):

@@ -51,44 +51,82 @@ def primary_claims(claims: list[Claim] | None = None) -> dict[str, float]:
     return {c.method: c.claimed for c in claims if c.primary and c.method}
 
 
-def training_note(method: str, run_folder: str | Path | None) -> str:
-    """How a CNN's run was trained against its source: epochs, why it stopped and, when its
-    epoch limit stopped it, whether PublicTest accuracy was still rising (its best epoch among
-    the last three) or not. "" for anything else."""
+def seed_training(run_folder: str | Path) -> dict | None:
+    """How one CNN run trained, from its learning curve and manifest: seed, epochs, stop
+    reason, the best PublicTest epoch (ties go to the latest epoch) and whether that epoch is
+    among the last three (the curve still rising where the epoch limit stopped it). None
+    where the run has no learning curve."""
+    folder = Path(run_folder)
+    curve_file, manifest_file = folder / "learning_curves.csv", folder / "manifest.json"
+    if not curve_file.exists():
+        return None
+    curve = pd.read_csv(curve_file)
+    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    accuracy = curve["val_accuracy"].to_numpy()
+    best = int(curve["epoch"].iloc[len(accuracy) - 1 - int(accuracy[::-1].argmax())])
+    epochs = int(curve["epoch"].max())
+    return {"seed": manifest.get("seed", manifest.get("run", {}).get("seed")),
+            "epochs": epochs, "stop": manifest.get("selection", {}).get("stop_reason", ""),
+            "best_epoch": best, "rising": best > epochs - 3}
+
+
+def _seeds(values: list) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _which(seeds: list) -> str:
+    return f"{'seed' if len(seeds) == 1 else 'seeds'} {_seeds(seeds)}"
+
+
+def training_note(method: str, run_folders) -> str:
+    """How a CNN's runs were trained against its source, from every seed's run: epochs, why
+    each stopped, the best PublicTest epoch of each (latest of ties) and, where the epoch limit
+    stopped a run, whether its PublicTest accuracy was still rising (best epoch among the last
+    three) or not. "" for anything else. ``run_folders``: one folder or a list (one per seed)."""
     from cnn.recipes import ARCHITECTURES
 
     info = ARCHITECTURES.get(method)
-    if info is None or run_folder is None:
+    if info is None or run_folders is None:
         return ""
-    curve_file, manifest_file = Path(run_folder) / "learning_curves.csv", Path(run_folder) / "manifest.json"
-    if not curve_file.exists():
+    folders = [run_folders] if isinstance(run_folders, str | Path) else list(run_folders)
+    seeds = sorted((s for s in map(seed_training, folders) if s is not None),
+                   key=lambda s: (s["seed"] is None, s["seed"] if s["seed"] is not None else 0))
+    if not seeds:
         return ""
-    curve = pd.read_csv(curve_file)
-    stop = ""
-    if manifest_file.exists():
-        stop = json.loads(manifest_file.read_text()).get("selection", {}).get("stop_reason", "")
-    source = ""
-    if info.source_training and stop.startswith("no better"):  # stopped as its source stops
-        source = f" (before the recipe's cap of {info.recipe.epochs} epochs, about 3 h here)"
+    label = "seed" if len(seeds) == 1 else "seeds"
+    note = (f"{label} {_seeds([s['seed'] for s in seeds])}: "
+            f"trained {_seeds([s['epochs'] for s in seeds])} epochs")
+    stops = [s["stop"] for s in seeds]
+    if len(set(stops)) == 1 and stops[0]:
+        note += f", stopped by {stops[0]}"
+    elif any(stops):
+        note += ", stopped by " + "; ".join(f"{stop or 'unknown'} (seed {s['seed']})"
+                                             for s, stop in zip(seeds, stops, strict=True))
+    if info.source_training and all(stop.startswith("no better") for stop in stops):
+        note += f" (before the recipe's cap of {info.recipe.epochs} epochs, about 3 h here)"
     elif info.source_training:
-        source = f" (all that fits in about 3 h here; the source trains {info.source_training})"
-    note = f"trained {len(curve)} epochs" + (f", stopped by {stop}" if stop else "") + source
-    best = int(curve["epoch"][curve["val_accuracy"].idxmax()])
-    if stop == "epoch limit":  # would more epochs have helped?
-        note += (f"; PublicTest accuracy still rising (best at epoch {best})" if best > len(curve) - 3
-                 else f"; PublicTest accuracy no longer rising (best at epoch {best})")
+        note += f" (all that fits in about 3 h here; the source trains {info.source_training})"
+    note += f"; best PublicTest epoch {_seeds([s['best_epoch'] for s in seeds])}"
+    capped = [s for s in seeds if s["stop"] == "epoch limit"]
+    rising = [s["seed"] for s in capped if s["rising"]]
+    flat = [s["seed"] for s in capped if not s["rising"]]
+    if rising:
+        note += f"; PublicTest accuracy still rising at the epoch limit in {_which(rising)}"
+    if flat:
+        note += f"; no longer rising at the limit in {_which(flat)}"
     return note
 
 
 def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: claimed, measured here (PrivateTest, mean over seeds), gap, reason,
-    and for a CNN how its run was trained (``training_note``, from the lowest seed's run).
+    and for a CNN how its runs were trained (``training_note``, from every seed's run).
 
     ``comparison`` is the FER2013 comparison frame (one row per method, ``accuracy`` column).
     """
     fer = comparison[comparison["dataset"] == "FER2013"] if "dataset" in comparison else comparison
     measured = dict(zip(fer["method"], fer["accuracy"]))
-    runs = dict(zip(fer["method"], fer["run"])) if "run" in fer else {}
+    column = "runs" if "runs" in fer else "run"
+    runs = dict(zip(fer["method"], fer[column])) if column in fer else {}
     rows = []
     for claim in claims:
         value = measured.get(claim.method) if claim.method else None
