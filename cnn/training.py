@@ -309,11 +309,31 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
     """
     if (teacher is None) != (config.teacher is None):
         raise ValueError("pass the teacher's forward pass exactly when the config names a teacher")
-    work_dir = Path(work_dir)
+    work_dir = capped_work_dir(Path(work_dir), config, log or _stderr, name)
     with exclusive_folder(work_dir, f"training {name}, seed {seed}"):
         return _train(build, config, train_data, val_data, seed=seed, work_dir=work_dir,
                       curves_dir=Path(curves_dir or work_dir), identity=identity, name=name,
                       log=log or _stderr, teacher=teacher)
+
+
+def capped_work_dir(work_dir: Path, config: TrainConfig, log: Log, name: str) -> Path:
+    """``work_dir``, or a sub-folder of it where its checkpoint has already trained past this
+    run's cap (more epochs than ``config.epochs``, or more minutes than its time budget): a
+    capped run never starts from a longer training, so that what trained it is what its
+    settings say. The sub-folder is named after the cap, so the same capped run resumes there."""
+    state = _load_state(work_dir)
+    if state is None:
+        return work_dir
+    budget = config.time_budget_minutes
+    past_epochs = state["epoch"] > config.epochs
+    past_minutes = budget is not None and state["elapsed_seconds"] > budget * 60
+    if not (past_epochs or past_minutes):
+        return work_dir
+    folder = work_dir / f"cap-{config.epochs}-epochs" if budget is None else \
+        work_dir / f"cap-{config.epochs}-epochs-{budget:g}-min"
+    log(f"[{name}] {work_dir} has trained {state['epoch']} epochs "
+        f"({state['elapsed_seconds'] / 60:.1f} min), past this run's cap: training in {folder}")
+    return folder
 
 
 def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_dir: Path,

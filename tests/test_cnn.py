@@ -386,6 +386,16 @@ def test_tiny_run_trains_resumes_and_writes_curves(tmp_path, data, capsys, monke
     with pytest.raises(ValueError, match="different run"):
         CnnMethod("thesis_tiny", seed=1, config=TINY, epochs=3, work_dir=work).fit(train, val)
 
+    # a run capped below what the checkpoint has trained never starts from it (issue 37)
+    capsys.readouterr()
+    capped = CnnMethod("thesis_tiny", seed=0, config=TINY, epochs=1, work_dir=work).fit(train, val)
+    log = capsys.readouterr().err
+    assert "past this run's cap" in log and "resuming" not in log
+    assert capped.cost_details()["epochs_trained"] == 1
+    assert list(pd.read_csv(capped.artifacts()["learning_curves.csv"])["epoch"]) == [1]
+    assert (work / "cap-1-epochs" / "state.json").exists()
+    assert json.loads((work / "state.json").read_text())["epoch"] == 2  # the longer one untouched
+
 
 def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path, data):
     """Killed after epoch 2 of 3 and resumed = 3 epochs in one go: same weights, same history.
