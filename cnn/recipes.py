@@ -115,11 +115,11 @@ _INFOS = (
         "8-conv CNN, BN + dropout (nn 2)",
         "Nizhny Novgorod article's model 2: 8 conv 3x3 (64-512), batch norm, dropout, 4 dense",
         "article (Russian, Nizhny Novgorod), model 2",
-        # the article's 50 epochs would take about 6 h here (about 450 s each): 24 epochs, ~3 h;
-        # the learning curve shows whether PublicTest accuracy was still rising.
+        # the article states no epoch count (its learning curve, Fig. 6, is lost): 24 epochs,
+        # about 3 h here (about 450 s each); the learning curve shows whether PublicTest
+        # accuracy was still rising.
         TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=24,
                     augmentation=NO_AUGMENTATION, normalisation="standardise"),
-        source_training="50 epochs",
     ),
     ArchitectureInfo(
         "bauman_4conv",
