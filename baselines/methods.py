@@ -246,7 +246,9 @@ def _log(message: str) -> None:
 def _register_all() -> None:
     config = load_config()
     for feature_set in config["feature_sets"]:
-        for classifier in config["classifiers"]:
+        for classifier, settings in config["classifiers"].items():
+            if feature_set not in settings.get("feature_sets", config["feature_sets"]):
+                continue  # a costly classifier tried on the feature sets it names only
             name = f"{feature_set}-{classifier}"
             label = "+".join(FEATURE_NAMES[f] for f in feature_set.split("+"))
             description = f"{label} features, {CLASSIFIER_NAMES[classifier]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sklearn.neighbors import NearestNeighbors
 from sklearn.svm import LinearSVC
 
@@ -52,3 +53,11 @@ def test_the_prediction_depends_on_training_alone():
     together = model.decision_function(test)
     alone = np.concatenate([model.decision_function(row[None]) for row in test])
     np.testing.assert_array_equal(together, alone)
+
+
+def test_the_rbf_kernel_variant_and_a_bad_kernel():
+    x, y = _blobs(seed=4)
+    model = LocalSVM(n_neighbors=80, C=10.0, kernel="rbf", n_jobs=1).fit(x, y)
+    assert np.mean(model.predict(x) == y) > 0.9
+    with pytest.raises(ValueError, match="kernel"):
+        LocalSVM(kernel="poly").fit(x, y)
