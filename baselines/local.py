@@ -5,8 +5,9 @@ face alone.
 Neighbours come from scikit-learn's ``NearestNeighbors`` in the feature space the pipeline
 hands over (standardised, PCA-reduced); the local SVMs are liblinear's
 (``kernel="linear"``: ``LinearSVC``, one vs. all, as the paper's) or libsvm's
-(``kernel="rbf"``: ``SVC`` with ``gamma="scale"``, one vs. one with one-vs-rest shaped scores). Test faces are processed in
-batches spread over the cores (joblib); the Training matrix is shared with the workers by memory map, not copied per task.
+(``kernel="rbf"``: ``SVC`` with ``gamma="scale"``, one vs. one with one-vs-rest shaped
+scores). Test faces are processed in batches spread over the cores (joblib); the Training
+matrix is shared with the workers by memory map, not copied per task.
 """
 
 from __future__ import annotations
