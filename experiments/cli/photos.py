@@ -17,6 +17,7 @@ def predict(args: argparse.Namespace) -> int:
     from experiments.tools.predict import (
         FacePipeline,
         InputError,
+        Predictions,
         annotated_name,
         describe,
         expand_inputs,
@@ -29,17 +30,29 @@ def predict(args: argparse.Namespace) -> int:
     if not args.inputs and args.webcam is None:
         errors.print_error("give image/video files or folders, or --webcam INDEX")
         return errors.USAGE
-    paths = expand_inputs(args.inputs)  # unreadable paths fail before the model loads
+    # unreadable paths fail before the model loads; each file once, never our own outputs
+    paths = expand_inputs(args.inputs, args.annotate)
     results, model = results_and_model(args)
     detector, normalisation = face_options(args, results)
     pipeline = FacePipeline(load_trained(model, results), detector=detector, normalisation=normalisation)
-    found = predict_files(pipeline, paths, args.annotate, args.max_frames)
-    if args.webcam is not None:
-        target = annotated_name(Path(f"webcam{args.webcam}.mp4"), args.annotate) if args.annotate else None
-        try:
-            found.records += predict_video(pipeline, args.webcam, target, args.max_frames or 100)
-        except InputError as err:
-            found.failed.append(str(err))
+    found = Predictions()
+    try:
+        predict_files(pipeline, paths, args.annotate, args.max_frames, found)
+        if args.webcam is not None:
+            webcam = Path(f"webcam{args.webcam}.mp4")
+            target = annotated_name(webcam, args.annotate) if args.annotate else None
+            try:
+                found.records += predict_video(pipeline, args.webcam, target, args.max_frames or 100)
+            except InputError as err:
+                found.failed.append(str(err))
+    except KeyboardInterrupt:  # keep the records of the files that finished
+        if args.out:
+            write_records(found.records, args.out)
+            print(f"interrupted: {len(found.records)} face records of the files finished -> {args.out}",
+                  file=sys.stderr)
+        raise
+    for note in found.notes:
+        print(f"note: {note}", file=sys.stderr)
     if not args.quiet:
         for record in found.records:
             print(describe(record))

@@ -7,6 +7,7 @@ kept per face (detection and alignment, classification) for the latency report.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -84,39 +85,80 @@ def annotate(image: np.ndarray, records: list[dict]) -> np.ndarray:
     return out
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files to process: the given files, and the images and videos inside given folders."""
-    paths = []
+def expand_inputs(inputs: Iterable[str | Path], outputs: Path | None = None) -> list[Path]:
+    """Files to process: the given files, and the images and videos inside given folders.
+
+    Each file once (the first time it is named), and never the command's own outputs: inside a
+    folder, the ``*_annotated.*`` copies that ``predict --annotate`` writes into ``outputs``
+    are left out (named one by one, a file is processed as asked).
+    """
+    paths, seen = [], set()
+    own = Path(outputs).resolve() if outputs is not None else None
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+                            and not (own is not None and p.parent.resolve() == own
+                                     and p.stem.endswith(ANNOTATED)))
             if not inside:
                 raise InputError(f"{path}: folder holds no image or video files "
                                  f"({', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
-            paths.extend(inside)
         elif path.is_file():
             if path.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
                 raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'}; images: "
                                  f"{', '.join(sorted(IMAGE_SUFFIXES))}; videos: "
                                  f"{', '.join(sorted(VIDEO_SUFFIXES))}")
-            paths.append(path)
+            inside = [path]
         else:
             raise InputError(f"{path}: no such file or folder")
+        for found in inside:
+            key = found.resolve()
+            if key not in seen:
+                seen.add(key)
+                paths.append(found)
     return paths
 
 
-def read_image(path: Path) -> np.ndarray:
-    """The image as BGR (or grey) uint8; a clear error when it cannot be decoded."""
+def read_image(path: Path, notes: list[str] | None = None) -> np.ndarray:
+    """The image as BGR (or grey) uint8, turned upright by its EXIF orientation tag (as phones
+    store photos); a clear error when it cannot be decoded or is cut short.
+
+    16-bit images are scaled to 8 bits; floating-point ones are read as 0..1 when their values
+    lie there (else clipped to 0..255). A multi-page TIFF gives its first page, and says so in
+    ``notes`` (one line naming the file).
+    """
     import cv2
 
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    path = Path(path)
+    # any depth and colour, *with* the EXIF orientation applied (IMREAD_UNCHANGED ignores it)
+    image = cv2.imread(str(path), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
     if image is None or image.size == 0:
         raise InputError(f"{path}: cannot read it as an image (corrupt or not an image file)")
-    if image.dtype != np.uint8:  # 16-bit PNG/TIFF
+    if path.suffix.lower() in {".jpg", ".jpeg"} and not _jpeg_complete(path):
+        raise InputError(f"{path}: the JPEG file is cut short (no end-of-image marker); "
+                         "it would be read with part of the picture missing")
+    if image.dtype.kind == "f":
+        if not np.all(np.isfinite(image)):
+            raise InputError(f"{path}: floating-point image with NaN or infinite values")
+        scale = 255.0 if image.min() >= 0 and image.max() <= 1.0 else 1.0
+        image = np.clip(image * scale, 0, 255).round().astype(np.uint8)
+    elif image.dtype != np.uint8:  # 16-bit PNG/TIFF
         image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else image.astype(np.uint8)
+    if notes is not None and path.suffix.lower() in {".tif", ".tiff"}:
+        pages = cv2.imcount(str(path))
+        if pages > 1:
+            notes.append(f"{path}: a TIFF of {pages} pages; only its first page was read")
     return image
+
+
+def _jpeg_complete(path: Path) -> bool:
+    """Whether a JPEG file ends with its end-of-image marker (FFD9; trailing padding allowed)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        fh.seek(max(0, fh.tell() - 4096))
+        tail = fh.read()
+    return b"\xff\xd9" in tail
 
 
 def video_frames(source: str | int) -> Iterator[tuple[np.ndarray, float]]:
@@ -180,10 +222,35 @@ def _video_records(pipeline: FacePipeline, source: str | int, annotate_to: Path 
     return records
 
 
+ANNOTATED = "_annotated"
+
+
 def annotated_name(path: Path, out_dir: Path) -> Path:
-    """Where the annotated copy of ``path`` goes."""
+    """Where the annotated copy of ``path`` goes (alone; ``annotated_names`` for several)."""
     suffix = ".mp4" if path.suffix.lower() in VIDEO_SUFFIXES else ".png"
-    return out_dir / f"{path.stem}_annotated{suffix}"
+    return out_dir / f"{path.stem}{ANNOTATED}{suffix}"
+
+
+def annotated_names(paths: list[Path], out_dir: Path) -> dict[Path, Path]:
+    """A distinct annotated copy for every input: ``<stem>_annotated.png`` (``.mp4`` for a
+    video) where that name is the input's alone; where inputs would share it (``a/face.png``
+    and ``b/face.png``, ``pic.png`` and ``pic.jpg``), their path below their common folder
+    with the extension, e.g. ``a_face_png_annotated.png``."""
+    plain = {path: annotated_name(path, out_dir) for path in paths}
+    groups: dict[Path, list[Path]] = {}
+    for path, target in plain.items():
+        groups.setdefault(target, []).append(path)
+    names = {}
+    for target, members in groups.items():
+        if len(members) == 1:
+            names[members[0]] = target
+            continue
+        resolved = [m.resolve() for m in members]
+        common = Path(os.path.commonpath([r.parent for r in resolved]))
+        for member, full in zip(members, resolved, strict=True):
+            parts = [*full.relative_to(common).parent.parts, full.stem, full.suffix.lstrip(".")]
+            names[member] = out_dir / f"{'_'.join(p for p in parts if p)}{ANNOTATED}{target.suffix}"
+    return names
 
 
 def latency_summary(timings: list[dict]) -> dict:
@@ -207,36 +274,39 @@ class Predictions:
     records: list[dict] = field(default_factory=list)
     no_face: list[Path] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: what was read differently from what a user might expect (e.g. a TIFF's first page only)
+    notes: list[str] = field(default_factory=list)
 
 
 def predict_files(pipeline: FacePipeline, paths: list[Path], annotate_dir: Path | None = None,
-                  max_frames: int | None = None) -> Predictions:
+                  max_frames: int | None = None, found: Predictions | None = None) -> Predictions:
     """Records for every face in the images and videos; also the images without any face.
 
     A file that cannot be read is noted in ``failed`` and the others go on: one bad file in
-    a folder does not cost the records of the rest.
+    a folder does not cost the records of the rest. Pass ``found`` to keep what finished when
+    the loop is interrupted (Ctrl-C): it holds every file done so far.
     """
     from tqdm import tqdm
 
-    found = Predictions()
+    found = Predictions() if found is None else found
+    targets = annotated_names(paths, annotate_dir) if annotate_dir is not None else {}
     for path in tqdm(paths, desc="predict", unit="file", disable=len(paths) < 5):
         try:
-            _predict_file(pipeline, path, annotate_dir, max_frames, found)
+            _predict_file(pipeline, path, targets.get(path), max_frames, found)
         except InputError as err:
             found.failed.append(str(err))
     return found
 
 
-def _predict_file(pipeline: FacePipeline, path: Path, annotate_dir: Path | None,
+def _predict_file(pipeline: FacePipeline, path: Path, target: Path | None,
                   max_frames: int | None, found: Predictions) -> None:
-    """Add one image's or video's records to ``found``; annotate it when asked."""
+    """Add one image's or video's records to ``found``; annotate it into ``target`` if given."""
     import cv2
 
-    target = annotated_name(path, annotate_dir) if annotate_dir is not None else None
     if path.suffix.lower() in VIDEO_SUFFIXES:
         found.records.extend(predict_video(pipeline, str(path), target, max_frames))
         return
-    image = read_image(path)
+    image = read_image(path, found.notes)
     faces = pipeline.faces(image, str(path))
     if not faces:
         found.no_face.append(path)
