@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from functools import partial
 from pathlib import Path
@@ -256,10 +257,10 @@ def _env_number(name: str, kind):
     if value in (None, ""):
         return None
     try:
-        number = kind(value)
+        number = kind(value) if value == value.strip() else None  # " 1 ": a typo, not 1
     except ValueError:
         number = None
-    if number is None or not number > 0:
+    if number is None or not (number > 0 and math.isfinite(number)):
         raise UsageError(f"environment variable {name}={value!r}: expected a positive "
                          f"{'whole number' if kind is int else 'number'}")
     return number

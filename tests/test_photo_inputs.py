@@ -81,7 +81,8 @@ def test_annotated_copies_never_share_a_name(tmp_path):
     names = annotated_names(paths, out)
     assert len(set(names.values())) == len(paths)
     assert names[paths[0]] == out / "A_face_png_annotated.png"
-    assert names[paths[2]] == out / "pic_png_annotated.png" and names[paths[3]] == out / "pic_jpg_annotated.png"
+    assert names[paths[2]] == out / "pic_png_annotated.png"
+    assert names[paths[3]] == out / "pic_jpg_annotated.png"
     assert names[paths[4]] == out / "clip_mp4_annotated.mp4"
     assert names[paths[6]] == out / "solo_annotated.png"
 

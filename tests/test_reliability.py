@@ -595,6 +595,8 @@ def test_damaged_cnn_checkpoints_and_models_are_named(tmp_path, csv_file, world,
     ("FER_CNN_EPOCHS", "ten", "FER_CNN_EPOCHS='ten': expected a positive whole number"),
     ("FER_CNN_EPOCHS", "0", "FER_CNN_EPOCHS='0': expected a positive whole number"),
     ("FER_CNN_MINUTES", "-5", "FER_CNN_MINUTES='-5': expected a positive number"),
+    ("FER_CNN_MINUTES", "inf", "FER_CNN_MINUTES='inf': expected a positive number"),
+    ("FER_CNN_EPOCHS", " 1 ", "FER_CNN_EPOCHS=' 1 ': expected a positive whole number"),
     ("FER_CNN_BALANCE", "undersample", "FER_CNN_BALANCE='undersample': expected one of none"),
 ])
 def test_bad_cnn_environment_is_one_line(variable, value, says, world, monkeypatch, capsys):
@@ -612,3 +614,22 @@ def test_an_unwritable_machine_lock_is_one_line(world, tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert status == errors.OUTPUT and "Traceback" not in err
     assert "/proc/fer-compare.lock: cannot create the machine lock" in err and "FER_LOCK_FILE" in err
+
+
+def test_a_killed_tables_temporary_files_are_swept_and_ignored_by_git(tmp_path):
+    """SIGKILL skips atomic_path's clean-up: the next table removes the old temporaries (a live
+    writer's fresh ones stay), and git never sees them (issue 37, item 7)."""
+    from experiments.core.atomic import sweep_stale_temporaries
+
+    old = tmp_path / ".comparison.pdf.abc123.tmp.pdf"
+    fresh = tmp_path / ".comparison.png.def456.tmp.png"
+    kept = tmp_path / "comparison.pdf"
+    for path in (old, fresh, kept):
+        path.write_bytes(b"")
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    assert sweep_stale_temporaries(tmp_path) == [old]
+    assert not old.exists() and fresh.exists() and kept.exists()
+    repo = Path(__file__).resolve().parents[1]
+    probe = repo / "results" / ".comparison.pdf.abc123.tmp.pdf"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(probe)], cwd=repo)
+    assert ignored.returncode == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,31 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+#: the names ``atomic_path`` gives its temporary files: ``.<name>.<random>.tmp<suffix>``
+TEMPORARY_GLOB = ".*.tmp*"
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike, older_than_seconds: float = 600.0) -> list[Path]:
+    """Remove the temporary files that a killed writer left in ``folder`` (not below it).
+
+    Only files older than ``older_than_seconds`` go: a writer still at work (another command
+    writing the same folder) keeps its own. A SIGKILL skips ``atomic_path``'s clean-up, so the
+    commands that write results call this first. Returns the paths removed.
+    """
+    folder, removed = Path(folder), []
+    if not folder.is_dir():
+        return removed
+    deadline = time.time() - older_than_seconds
+    for path in folder.glob(TEMPORARY_GLOB):
+        try:
+            if path.is_file() and path.stat().st_mtime < deadline:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+    return removed
 
 
 def atomic_write(path: str | os.PathLike, writer: Callable[[IO], Any], mode: str = "w") -> Path:

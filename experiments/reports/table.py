@@ -299,6 +299,8 @@ def write_table(results_dir: str | Path) -> list[Path]:
     """Write ``comparison.{md,csv,tex}``, ``runs.csv``, ``claims.md``, ``recipes.md`` and
     ``confusion_matrices.png``; return the paths."""
     results_dir = Path(results_dir)
+    for folder in (results_dir, results_dir / "figures"):  # what a killed `table` left behind
+        atomic.sweep_stale_temporaries(folder)
     selection = select_runs(collect_runs(results_dir))
     runs = selection.runs
     if not runs:
