@@ -5,6 +5,8 @@ inputs, and the records kept when predict is interrupted."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -124,3 +126,14 @@ def test_interrupted_predict_keeps_the_records_of_finished_files(tmp_path, resul
     assert code == 130
     assert len(json.loads(out.read_text())) == 2
     assert "interrupted: 2 face records" in capsys.readouterr().err
+
+
+def test_a_text_file_named_mp4_is_one_line_without_ffmpegs_log(tmp_path, results):
+    fake = tmp_path / "clip.mp4"
+    fake.write_text("not a video\n")
+    done = subprocess.run([sys.executable, "-m", "experiments", "predict", str(fake), "--model", "majority",
+                           "--results", str(results), "--detector", "haar"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "moov atom" not in done.stderr and "Traceback" not in done.stderr
+    assert f"error: {fake}: cannot open it as a video" in done.stderr

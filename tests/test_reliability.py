@@ -438,6 +438,14 @@ def test_a_zip_member_with_a_bad_crc_is_named(tmp_path):
         load_fer2013(path)
 
 
+def test_a_half_downloaded_zip_is_called_damaged(tmp_path):
+    whole = _crc_corrupt_zip(tmp_path)
+    half = tmp_path / "half.zip"
+    half.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"half\.zip: damaged zip file \(cut short or corrupt"):
+        load_fer2013(half)
+
+
 def test_cache_warning_is_one_line_on_the_command_line(csv_file, tmp_path):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")

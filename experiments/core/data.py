@@ -237,7 +237,18 @@ def _convert(source: Path, checksum: str, *, resize: bool, progress: bool | None
                     return _from_csv(fh, f"{source}:{csvs[0]}", checksum, progress=progress)
             entries = [(n, _zip_reader(zf, n)) for n in images]
             return _from_entries(entries, source, checksum, "zip", resize=resize, progress=progress)
+    if _starts_like_a_zip(source):  # a zip's first bytes but no directory at its end
+        raise DataError(f"{source}: damaged zip file (cut short or corrupt: its central directory "
+                        "is missing); download or copy it again")
     raise DataError(f"{source}: not a CSV file, a zip or a folder of FER2013; {FORMS_HINT}")
+
+
+def _starts_like_a_zip(source: Path) -> bool:
+    try:
+        with open(source, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 # ----------------------------------------------------------------------------- CSV form

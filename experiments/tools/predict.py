@@ -165,6 +165,9 @@ def video_frames(source: str | int) -> Iterator[tuple[np.ndarray, float]]:
     """Frames of a video file or webcam index, with the stream's frame rate."""
     import cv2
 
+    # FFmpeg's own log ("moov atom not found", ...) would print beside our one-line error;
+    # OpenCV reads this before it opens the first video (a user's own setting wins)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise InputError(f"{source}: cannot open it as a video (corrupt, unsupported codec, "
