@@ -35,11 +35,11 @@ QUICK  ?=
 SUBSET ?= 100
 RESULTS ?= $(if $(QUICK),results/quick,results)
 
-DATA_ARG   = $(if $(DATA),--data $(DATA))
+DATA_ARG   = $(if $(DATA),--data "$(DATA)")
 SUBSET_ARG = $(if $(QUICK),--subset $(SUBSET))
 FER        = $(PY) -m experiments
 CLUSTER ?=
-GRID       = $(FER) grid --cluster $(CLUSTER) $(DATA_ARG) $(SUBSET_ARG) --results $(RESULTS)
+GRID       = $(FER) grid --cluster $(CLUSTER) $(DATA_ARG) $(SUBSET_ARG) --results "$(RESULTS)"
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns fusion table \
         detectors latency flip ship demo report evaluate evaluate-photos all clean-cache
@@ -67,21 +67,21 @@ methods: setup
 
 run: setup
 	@test -n "$(METHOD)" || (echo "usage: make run METHOD=<name>; see 'make methods'" >&2; exit 2)
-	$(FER) run $(METHOD) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results $(RESULTS)
+	$(FER) run $(METHOD) $(DATA_ARG) $(SUBSET_ARG) --seed $(SEED) --results "$(RESULTS)"
 
 reference: setup
 ifneq ($(CLUSTER),)
 	$(GRID) majority:0 stratified --seeds $(SEEDS)
 else
-	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed 0 --results $(RESULTS) --skip-done
+	$(FER) run majority $(DATA_ARG) $(SUBSET_ARG) --seed 0 --results "$(RESULTS)" --skip-done
 	@set -e; for seed in $(SEEDS); do \
-	  $(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	  $(FER) run stratified $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done; \
 	done
 endif
 
 # time the extraction of all three feature families over every image (cold, then warm)
 features: setup
-	$(FER) features $(DATA_ARG) $(SUBSET_ARG) --out $(RESULTS)/features_benchmark.json
+	$(FER) features $(DATA_ARG) $(SUBSET_ARG) --out "$(RESULTS)/features_benchmark.json"
 
 # every feature set x classifier of baselines/config.toml, one process each (honest peak
 # memory per method); finished runs are skipped, so an interrupted grid resumes.
@@ -93,10 +93,10 @@ ifneq ($(CLUSTER),)
 else
 	@set -e; for seed in $(SEEDS); do \
 	  $(FER) methods --branch classical --names | xargs -P $(JOBS) -I{} \
-	    $(FER) run {} $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	    $(FER) run {} $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done; \
 	done
 endif
-	$(FER) table --results $(RESULTS)
+	$(FER) table --results "$(RESULTS)"
 
 # CNN branch: `make cnn` trains best_small, `make cnn MODEL=<name>` another architecture,
 # `make cnns` every source architecture, each to its recipe (epochs, early stopping): the
@@ -121,18 +121,18 @@ SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception mini_xceptio
 # run after the other here; finished runs are skipped either way
 train_cnns = $(if $(CLUSTER),$(CNN_ENV) $(GRID) $(1) --seeds $(SEEDS),set -e; \
 	for seed in $(SEEDS); do for m in $(1); do \
-	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done; \
 	done; done)
 
 cnn: setup
 	$(ABLATION_CHECK)
 	@$(call train_cnns,$(MODEL))
-	$(FER) table --results $(RESULTS)
+	$(FER) table --results "$(RESULTS)"
 
 cnns: setup
 	$(ABLATION_CHECK)
 	@$(call train_cnns,$(SOURCE_CNNS))
-	$(FER) table --results $(RESULTS)
+	$(FER) table --results "$(RESULTS)"
 
 # landmarks and CNN together: the late fusion of the best CNN and the best classical method (by
 # PublicTest; FUSION_CNN= / FUSION_CLASSICAL= name others), and the shippable one with the
@@ -143,15 +143,15 @@ FUSION_CLASSICAL ?=
 fusion: setup
 	@set -e; for seed in $(SEEDS); do for m in $(FUSIONS); do \
 	  $(if $(FUSION_CNN),FER_FUSION_CNN=$(FUSION_CNN)) $(if $(FUSION_CLASSICAL),FER_FUSION_CLASSICAL=$(FUSION_CLASSICAL)) \
-	    $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results $(RESULTS) --skip-done; \
+	    $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done; \
 	done; done
-	$(FER) table --results $(RESULTS)
+	$(FER) table --results "$(RESULTS)"
 
 table: setup
-	$(FER) table --results $(RESULTS)
+	$(FER) table --results "$(RESULTS)"
 
 detectors: setup
-	$(FER) detectors --model $(MODEL) $(DATA_ARG) --results $(RESULTS)
+	$(FER) detectors --model $(MODEL) $(DATA_ARG) --results "$(RESULTS)"
 
 # inference latency of every seed's model on its own (results/latency.{json,md}; a run whose
 # model is not here: the one shipped from it, else a CNN's network untrained); run
@@ -164,11 +164,11 @@ LATENCY ?= best_small best_small_long best_small_fast best_small_fast_kd best_sm
 # each model's time is also given relative to this one's, round by round: the speed target's bar
 LATENCY_REFERENCE ?= mini_xception_64
 latency: setup
-	$(FER) latency $(LATENCY) --reference $(LATENCY_REFERENCE) $(DATA_ARG) --results $(RESULTS)
+	$(FER) latency $(LATENCY) --reference $(LATENCY_REFERENCE) $(DATA_ARG) --results "$(RESULTS)"
 
 # is best_small's test-time flip worth its second forward pass? accuracy and ms/img without it
 flip: setup
-	$(FER) flip $(MODEL) $(DATA_ARG) --results $(RESULTS)
+	$(FER) flip $(MODEL) $(DATA_ARG) --results "$(RESULTS)"
 
 # trained models small enough to commit (<= 8 MB each): see results/models/README.md. A fusion
 # refers to its components' shipped folders and ships them with it, so it comes first here:
@@ -176,12 +176,12 @@ flip: setup
 SHIP ?= late_fusion_mlp best_small best_small_long hybrid_small thesis_tiny bauman_4conv mini_xception \
 	mini_xception_64 landmarks+hog+gabor-mlp
 ship: setup
-	$(FER) ship $(SHIP) --results $(RESULTS)
+	$(FER) ship $(SHIP) --results "$(RESULTS)"
 
 evaluate: setup
 	@test -n "$(FOLDER)" -a -n "$(NAME)" || (echo "usage: make evaluate FOLDER=<labelled folder> NAME=<data set name> [MODEL=]" >&2; exit 2)
-	$(FER) evaluate $(FOLDER) --name $(NAME) --model $(MODEL) --results $(RESULTS)
-	$(FER) table --results $(RESULTS)
+	$(FER) evaluate "$(FOLDER)" --name "$(NAME)" --model $(MODEL) --results "$(RESULTS)"
+	$(FER) table --results "$(RESULTS)"
 
 # FER2013's PrivateTest set as "photos" (faces upscaled inside a border), through the whole
 # predict pipeline (detector, eye alignment, crop): how much the photo pipeline costs in accuracy
@@ -190,18 +190,18 @@ PHOTOS_DIR ?= .cache/photos/PrivateTest
 EVALUATE_OPTS ?=
 evaluate-photos: setup
 	test -d $(PHOTOS_DIR) || $(FER) data export --split PrivateTest --canvas --out $(PHOTOS_DIR) $(DATA_ARG)
-	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results $(RESULTS) $(EVALUATE_OPTS)
-	$(FER) table --results $(RESULTS)
+	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results "$(RESULTS)" $(EVALUATE_OPTS)
+	$(FER) table --results "$(RESULTS)"
 
 # predict on real portraits (shipped by scikit-image and matplotlib) and a short clip made from
 # one: annotated copies and one record per face in results/demo/ (the README's picture)
 DEMO ?= $(RESULTS)/demo
 demo: setup
 	$(FER) data portraits --out .cache/portraits
-	$(FER) predict .cache/portraits --model $(MODEL) --results $(RESULTS) --out $(DEMO)/faces.json --annotate $(DEMO)
+	$(FER) predict .cache/portraits --model $(MODEL) --results "$(RESULTS)" --out "$(DEMO)/faces.json" --annotate "$(DEMO)"
 
 report: setup
-	$(FER) report --results $(RESULTS)
+	$(FER) report --results "$(RESULTS)"
 
 # the whole study, every seeded method with each of ALL_SEEDS, resuming whatever is already
 # done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small. With
@@ -223,7 +223,7 @@ else
 endif
 	@set -e; for m in $(STUDENTS); do $(MAKE) cnn MODEL=$$m SEEDS="$(ALL_SEEDS)" CLUSTER=; done
 	$(MAKE) fusion SEEDS="$(ALL_SEEDS)"
-	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results $(RESULTS) --skip-done)
+	$(if $(EVAL_FOLDER),$(FER) evaluate $(EVAL_FOLDER) --name $(EVAL_NAME) --model best_small --results "$(RESULTS)" --skip-done)
 	$(MAKE) detectors evaluate-photos demo latency report EVALUATE_OPTS=--skip-done
 
 # the project's .cache/ (exported photos) and the user cache (data, features, CNN checkpoints)

@@ -641,3 +641,26 @@ def test_a_killed_tables_temporary_files_are_swept_and_ignored_by_git(tmp_path):
     probe = repo / "results" / ".comparison.pdf.abc123.tmp.pdf"
     ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(probe)], cwd=repo)
     assert ignored.returncode == 0
+
+
+def test_a_misspelt_fusion_component_is_one_line_naming_the_variable(world, monkeypatch, capsys):
+    monkeypatch.setenv("FER_FUSION_CNN", "nope")
+    status = _cli(["run", "late_fusion", "--data", str(world.csv), "--results", str(world.root / "f")])
+    err = capsys.readouterr().err
+    assert status == errors.USAGE and "Traceback" not in err
+    assert err.strip() == "error: environment variable FER_FUSION_CNN='nope': not a cnn method " \
+                          "(see `python -m experiments methods`), nor 'best'"
+
+
+def test_the_makefile_quotes_paths_with_spaces():
+    import shlex
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "-n", "--no-print-directory", "run", "METHOD=majority", "VENV=.venv",
+                          "DATA=my data/fer.zip", "RESULTS=my results"],
+                         cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    [command] = [line for line in out.splitlines() if " -m experiments run " in line]
+    words = shlex.split(command)
+    assert words[words.index("--data") + 1] == "my data/fer.zip"
+    assert words[words.index("--results") + 1] == "my results"

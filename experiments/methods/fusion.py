@@ -212,13 +212,26 @@ def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
     return load_method(folder)
 
 
+def _component_from_environment(variable: str, branch: str) -> str:
+    """``$variable`` (a method of ``branch``, or "best"; "best" when unset), checked before any
+    data is read: a misspelt name is one line naming the variable."""
+    from experiments.core.errors import UsageError
+    from experiments.method import available_methods
+
+    name = os.environ.get(variable) or BEST
+    if name != BEST and name not in available_methods(branch):
+        raise UsageError(f"environment variable {variable}={name!r}: not a {branch} method "
+                         f"(see `python -m experiments methods`), nor {BEST!r}")
+    return name
+
+
 def _late_fusion(seed: int) -> LateFusion:
-    return LateFusion(os.environ.get("FER_FUSION_CNN") or BEST,
-                      os.environ.get("FER_FUSION_CLASSICAL") or BEST, seed)
+    return LateFusion(_component_from_environment("FER_FUSION_CNN", "cnn"),
+                      _component_from_environment("FER_FUSION_CLASSICAL", "classical"), seed)
 
 
 def _late_fusion_mlp(seed: int) -> LateFusion:
-    return LateFusion(os.environ.get("FER_FUSION_CNN") or BEST, SHIPPABLE_CLASSICAL, seed)
+    return LateFusion(_component_from_environment("FER_FUSION_CNN", "cnn"), SHIPPABLE_CLASSICAL, seed)
 
 
 _late_fusion.branch = _late_fusion_mlp.branch = "fusion"
