@@ -664,3 +664,26 @@ def test_the_makefile_quotes_paths_with_spaces():
     words = shlex.split(command)
     assert words[words.index("--data") + 1] == "my data/fer.zip"
     assert words[words.index("--results") + 1] == "my results"
+
+
+def test_a_full_disk_is_an_unwritable_output(monkeypatch, capsys):
+    """ENOSPC wrapped by a library (here a plot's save) ends in one line and OUTPUT, not a
+    traceback with the code of an unreadable input (issue 37, item 9)."""
+    import argparse
+    import errno as errno_module
+
+    def full(args):
+        try:
+            raise OSError(errno_module.ENOSPC, "No space left on device", "results/comparison.png")
+        except OSError as err:
+            raise RuntimeError("could not save the figure") from err
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(handler=full)
+
+    monkeypatch.setattr("experiments.cli.build_parser", Parser)
+    status = main(["methods"])
+    err = capsys.readouterr().err
+    assert status == errors.OUTPUT and "Traceback" not in err
+    assert err.startswith("error: results/comparison.png: cannot write it (No space left on device)")

@@ -10,6 +10,7 @@ outputs for writability, before any work.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import warnings
@@ -51,8 +52,30 @@ def _error_statuses() -> list[tuple[tuple[type, ...], int]]:
             ((DataError, UnknownMethodError, errors.UsageError, FileNotFoundError), errors.USAGE)]
 
 
+#: what a full or read-only disk raises: an output that cannot be written, whoever wrote it
+UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _unwritable(err: BaseException) -> OSError | None:
+    """The OSError of a full or read-only disk in ``err``'s chain (a library's wrapper around
+    it, e.g. a plot that could not be saved, included); None if there is none."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in UNWRITABLE:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def _report(err: Exception) -> int | None:
     """Print a user's mistake as one line and return its exit status; None for anything else."""
+    disk = _unwritable(err)
+    if disk is not None:
+        where = disk.filename or "an output"
+        errors.print_error(f"{where}: cannot write it ({disk.strerror or os.strerror(disk.errno)}); "
+                           "free some space (or make it writable) and run the command again")
+        return errors.OUTPUT
     for kinds, status in _error_statuses():
         if isinstance(err, kinds):
             message = err.args[0] if isinstance(err, KeyError) and err.args else err
