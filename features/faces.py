@@ -98,9 +98,28 @@ def to_grey(image: np.ndarray) -> np.ndarray:
     return grey
 
 
+#: longest side at which faces are detected: a larger photo is detected on a copy scaled down
+#: to it, and the boxes are mapped back (its landmarks and crops come from the full image).
+#: Detectors tuned on faces of tens to hundreds of pixels find phantom faces in the texture
+#: of a 4000-pixel photo, and spend seconds and gigabytes on it.
+DETECT_SIDE = 640
+
+
 def detect_boxes(grey: np.ndarray, detector: str = "haar", min_size: int = 40
                  ) -> list[tuple[int, int, int, int]]:
-    """Face boxes ``(x, y, w, h)``, largest first."""
+    """Face boxes ``(x, y, w, h)`` in ``grey``'s pixels, largest first (``min_size`` in the
+    pixels of the image as detected: at most ``DETECT_SIDE`` on its longest side)."""
+    import cv2
+
+    scale = DETECT_SIDE / max(grey.shape[:2])
+    if scale >= 1:
+        return _detect_boxes(grey, detector, min_size)
+    small = cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    boxes = [tuple(int(round(v / scale)) for v in box) for box in _detect_boxes(small, detector, min_size)]
+    return sorted(boxes, key=lambda b: b[2] * b[3], reverse=True)
+
+
+def _detect_boxes(grey: np.ndarray, detector: str, min_size: int) -> list[tuple[int, int, int, int]]:
     if detector == "haar":
         found = _haar().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5,
                                          minSize=(min_size, min_size))

@@ -137,3 +137,18 @@ def test_a_text_file_named_mp4_is_one_line_without_ffmpegs_log(tmp_path, results
     assert done.returncode == 1
     assert "moov atom" not in done.stderr and "Traceback" not in done.stderr
     assert f"error: {fake}: cannot open it as a video" in done.stderr
+
+
+@pytest.mark.parametrize("side", [1024, 3000])
+def test_a_large_photo_has_its_one_face_and_no_phantoms(astronaut, side):
+    """Issue 37, item 4: Haar at a fixed 40-pixel minimum found 2 to 8 faces in the texture of
+    a large copy of this one-face portrait; detection now runs at DETECT_SIDE and maps back."""
+    from features.faces import find_faces
+
+    large = cv2.resize(astronaut, (side, side), interpolation=cv2.INTER_CUBIC)
+    faces = find_faces(large, "haar", "none")
+    assert len(faces) == 1
+    x, y, w, h = faces[0].box
+    small = find_faces(astronaut, "haar", "none")[0].box
+    ratio = side / astronaut.shape[0]
+    assert abs(x - small[0] * ratio) < 0.1 * side and abs(w - small[2] * ratio) < 0.1 * side
