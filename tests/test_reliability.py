@@ -687,3 +687,27 @@ def test_a_full_disk_is_an_unwritable_output(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert status == errors.OUTPUT and "Traceback" not in err
     assert err.startswith("error: results/comparison.png: cannot write it (No space left on device)")
+
+
+def test_one_ctrl_c_ends_a_main_thread_stuck_in_native_code(tmp_path):
+    """Issue 37, item 8: a main thread inside native code (in real life TensorFlow building its
+    first graph, waiting on a lock with the GIL released) never runs Python's SIGINT handler.
+    Here the main thread blocks SIGINT and sleeps, so the signal reaches only the watchdog's
+    thread: the watchdog ends the process with 130 within its grace time."""
+    ready = tmp_path / "ready"
+    code = ("import pathlib, signal, time\nfrom experiments.cli import watch_interrupts\n"
+            "watch_interrupts(1.0)\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
+            f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(120)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    try:
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == errors.INTERRUPTED
+    assert time.monotonic() - started < 15 and err.strip().endswith("interrupted")

@@ -12,22 +12,75 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import sys
+import threading
+import time
 import warnings
 
 from experiments.cli.parser import build_parser
 from experiments.core import errors
 from experiments.core.data import CacheWarning, DataError
 
+#: seconds a Ctrl-C may take to end a command before the process is ended outright
+INTERRUPT_GRACE_SECONDS = 10.0
+_INTERRUPTED = threading.Event()
+
+
+def watch_interrupts(grace_seconds: float = INTERRUPT_GRACE_SECONDS) -> None:
+    """Make one Ctrl-C end the process within ``grace_seconds`` whatever the main thread does.
+
+    Python runs its SIGINT handler only between bytecodes of the main thread; a main thread
+    stuck in C++ (TensorFlow building its first graph) never gets there, and one Ctrl-C then
+    hangs. The C-level handler still writes to the wakeup file descriptor, which a watchdog
+    thread reads: it marks the interrupt and, if the process is still alive ``grace_seconds``
+    later, ends it with status 130. Outputs are written atomically, so nothing half-written
+    is left (a killed writer's temporary file is swept by the next ``table``). Installed once,
+    by the command line only (not when ``main`` is called with arguments, as the tests do).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) \
+            is not signal.default_int_handler or _INTERRUPTED.is_set() or _watching():
+        return
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+
+    def watch() -> None:
+        while signal.SIGINT not in os.read(read_fd, 64):
+            pass
+        _INTERRUPTED.set()
+        time.sleep(grace_seconds)
+        os.write(2, b"interrupted\n")
+        os._exit(errors.INTERRUPTED)
+
+    threading.Thread(target=watch, name=WATCHDOG, daemon=True).start()
+
+
+WATCHDOG = "interrupt-watchdog"
+
+
+def _watching() -> bool:
+    return any(thread.name == WATCHDOG for thread in threading.enumerate())
+
+
+def _interrupted(err: BaseException) -> bool:
+    """Whether ``err`` is a Ctrl-C in disguise: raised while an interrupt was pending, or a
+    library's error that wraps one (pybind11's "... REPLACED BY KeyboardInterrupt")."""
+    return _INTERRUPTED.is_set() or "KeyboardInterrupt" in str(err)
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit status (``experiments.core.errors``) says how it ended."""
     _one_line_warnings()
+    if argv is None:
+        watch_interrupts()
     try:
         try:
             args = build_parser().parse_args(argv)
             status = args.handler(args)
         except Exception as err:
+            if _interrupted(err):
+                raise KeyboardInterrupt from err
             status = _report(err)
             if status is None:  # not a user's mistake: a bug, keep its traceback
                 raise
