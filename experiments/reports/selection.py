@@ -33,6 +33,7 @@ def collect_runs(results_dir: str | Path) -> list[dict]:
         manifest = read_json(folder / "manifest.json", fix)
         run["manifest_data"] = manifest.get("data") or {}
         run["run_key"] = manifest.get("run_key") or {}
+        run["cpu"] = (manifest.get("cpu") or {}).get("model")  # which machine trained and timed it
         run["path"] = str(folder)
         runs.append(run)
     return runs

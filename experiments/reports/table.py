@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,7 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
             "peak_rss_mb": cost.get("peak_rss_mb"),
             "epochs_trained": cost.get("epochs_trained"),
             "n_test": private["n"],
+            "cpu": run.get("cpu"),
             "run": run["path"],
         })
         rows.append(row)
@@ -109,6 +111,9 @@ def aggregate_seeds(per_run: pd.DataFrame) -> pd.DataFrame:
         row["n_seeds"] = len(group)
         row["seeds"] = " ".join(str(s) for s in group["seed"])
         row["runs"] = list(group["run"])
+        if "cpu" in group:
+            cpus = [c if isinstance(c, str) else "unknown" for c in group["cpu"]]
+            row["cpu"], row["cpus"] = "; ".join(sorted(set(cpus))), cpus
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -236,7 +241,8 @@ def to_markdown(frame: pd.DataFrame, selection: Selection | None = None) -> str:
         "made before it was recorded). "
         "ms/img: inference per image in a batch of 256 and for a single image (classical rows "
         "include feature extraction). FLOPs: multiply-adds x 2 per prediction (test-time flip counted). "
-        f"{ABSENT}: the class has no images in that data set (macro-F1 is over the classes present).",
+        f"{ABSENT}: the class has no images in that data set (macro-F1 is over the classes present). "
+        f"{machines_note(frame)}",
         "",
         *lines,
         "",
@@ -263,6 +269,18 @@ def _selection_notes(selection: Selection | None) -> list[str]:
 _TEX_ESCAPE = str.maketrans({c: "\\" + c for c in "&%$#_{}"})
 
 
+def machines_note(frame: pd.DataFrame) -> str:
+    """Which CPUs the rows' runs ran on (their Train and ms/img columns are that machine's), or
+    "" when the frame does not say."""
+    if "cpus" not in frame:
+        return ""
+    counts = Counter(cpu for cpus in frame["cpus"] for cpu in cpus)
+    machines = ", ".join(f"{cpu} ({n} runs)" for cpu, n in sorted(counts.items()))
+    mixed = [m for m, cpu in zip(frame["method"], frame["cpu"], strict=True) if "; " in cpu]
+    note = f"Runs ran on 2-core machines: {machines}; each run's CPU is in `runs.csv`"
+    return note + (f" (seeds on different CPUs: {', '.join(mixed)})." if mixed else ".")
+
+
 def to_latex(frame: pd.DataFrame) -> str:
     shown = display_frame(frame).drop(columns=["Branch"])
     shown["Acc. %"] = [s.replace("[", "{\\scriptsize[").replace("]", "]}")
@@ -275,7 +293,8 @@ def to_latex(frame: pd.DataFrame) -> str:
         "\\centering",
         "\\caption{FER2013 PrivateTest: accuracy (95\\% bootstrap interval, or mean $\\pm$ sd over "
         "seeds), the source's claimed accuracy, macro-F1, "
-        "per-class recall (\\%) and cost of every method.}",
+        "per-class recall (\\%) and cost of every method. "
+        + machines_note(frame).translate(_TEX_ESCAPE) + "}",
         "\\label{tab:fer-comparison}",
         "\\resizebox{\\textwidth}{!}{%",
         f"\\begin{{tabular}}{{{spec}}}",
@@ -318,7 +337,7 @@ def write_table(results_dir: str | Path) -> list[Path]:
     if selection.left_out:
         print(f"note: {len(selection.left_out)} runs left out of the table (other data, subset or "
               f"settings); listed in {paths[0]}", file=sys.stderr)
-    csv_frame = frame.assign(run=frame["run"].map(relative),
+    csv_frame = frame.drop(columns=["cpus"], errors="ignore").assign(run=frame["run"].map(relative),
                              runs=[";".join(map(relative, rs)) for rs in frame["runs"]])
     _write_csv(paths[1], csv_frame)
     atomic.write_text(paths[2], to_latex(frame))
