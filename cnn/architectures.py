@@ -321,6 +321,7 @@ BUILDERS: dict[str, Builder] = {
 BUILDERS["best_small_long"] = best_small
 BUILDERS["best_small_fast_kd"] = best_small_fast  # the same network, distilled (cnn.distill)
 BUILDERS["best_small_fast_kd_long"] = best_small_fast  # ... from the long variant
+BUILDERS["bauman_4conv_112"] = bauman_4conv  # the article's network at the article's 112 epochs
 
 #: ``count_params()`` of each architecture, as stated in its builder's docstring
 N_PARAMETERS: dict[str, int] = {
@@ -330,6 +331,7 @@ N_PARAMETERS: dict[str, int] = {
     "nn_model1": 4_936_327,
     "nn_model2": 7_220_423,
     "bauman_4conv": 663_783,
+    "bauman_4conv_112": 663_783,
     "mini_xception": 58_423,
     "mini_xception_64": 58_423,
     "best_small": 1_533_719,

@@ -185,6 +185,14 @@ SOURCES: dict[str, dict[str, str]] = {
     },
 }
 
+#: the Bauman network at the article's own epoch count: its source is the same article
+SOURCES["bauman_4conv_112"] = {
+    **SOURCES["bauman_4conv"],
+    "epochs and stopping": '"за 112 эпох" [in 112 epochs]: trained the 112 epochs the article '
+                           "reached, without the early stopping that ends it at 18-24 epochs here "
+                           "(bauman_4conv)",
+}
+
 HERE: dict[str, dict[str, str]] = {
     "thesis_tiny": {
         "layers": 'conv 32 5x5/2 "valid" -> pool 2 -> conv 64 3x3 -> pool 2 -> Dense 500 -> Dense 7',
@@ -228,3 +236,4 @@ HERE: dict[str, dict[str, str]] = {
         "dropout": "none",
     },
 }
+HERE["bauman_4conv_112"] = HERE["bauman_4conv"]
