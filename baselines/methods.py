@@ -161,6 +161,13 @@ class ClassicalMethod(Method):
                 "settings": self.settings, "features": {f: self.config_.get(f) for f in self.families},
                 **self._alignment_config()}
 
+    def run_key(self) -> dict:
+        """Which faces the appearance features saw: a run with aligned faces is another run
+        than one of the same method from before alignment existed (its key then was empty),
+        so the table never averages the two and ``--skip-done`` does not take one for the
+        other."""
+        return self._alignment_config()
+
     def _alignment_config(self) -> dict:
         """``[align]``, for the methods with a family it applies to (the others keep the run
         keys they had before alignment existed)."""

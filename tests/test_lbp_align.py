@@ -107,3 +107,14 @@ def test_lbp_and_alignment_choices_use_training_and_publictest_only(tmp_path, mo
     assert scores["none"] == scores["eyes"]  # nothing aligned: the same features
     with pytest.raises(KeyError, match="unknown alignment"):
         choose_alignment("hog", HogFeatures(cache=False), train, val, ["mirror"], "detector", 3)
+
+
+def test_an_aligned_classical_run_is_not_a_run_of_before_alignment():
+    from baselines.methods import ClassicalMethod, load_config
+
+    config = load_config()
+    aligned = ClassicalMethod("landmarks+hog", "rbf_svm", config).run_key()
+    assert aligned == {"align": config["align"]}
+    assert ClassicalMethod("landmarks", "rbf_svm", config).run_key() == {}  # no appearance family
+    without = {**config, "align": {**config["align"], "families": []}}
+    assert ClassicalMethod("landmarks+hog", "rbf_svm", without).run_key() == {}
