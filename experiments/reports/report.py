@@ -93,7 +93,7 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
         f"Cost: in the runs' own timing the CNN classifies a face in "
         f"{cnn['ms_per_image_batch']:.2g} ms in a batch "
         f"({ratio:.1f}x {'faster' if ratio > 1 else 'slower'} than the pipeline's "
-        f"{classical['ms_per_image_batch']:.2g} ms including landmarks, HOG and Gabor), with "
+        f"{classical['ms_per_image_batch']:.2g} ms including its {classical['features']} features), with "
         f"{cnn['n_parameters'] / 1e6:.2f}M parameters ({cnn['model_bytes'] / 2**20:.1f} MB) against "
         f"{classical['model_bytes'] / 2**20:.1f} MB, and took {cnn['train_seconds'] / 60:.0f} min to "
         f"train against {classical['train_seconds'] / 60:.0f} min on the same 2-core CPU.")
