@@ -711,3 +711,21 @@ def test_one_ctrl_c_ends_a_main_thread_stuck_in_native_code(tmp_path):
         process.kill()
     assert process.returncode == errors.INTERRUPTED
     assert time.monotonic() - started < 15 and err.strip().endswith("interrupted")
+
+
+def test_a_library_error_wrapping_ctrl_c_is_an_interrupt(monkeypatch, capsys):
+    """pybind11 turns a Ctrl-C inside TensorFlow into "RuntimeError: ... REPLACED BY
+    KeyboardInterrupt": that is status 130 and one line, not a traceback and status 1."""
+    import argparse
+
+    def wrapped(args):
+        raise RuntimeError("pybind11::error_already_set: MISMATCH of original and normalized "
+                           "active exception types: ORIGINAL KeyboardInterrupt REPLACED BY KeyboardInterrupt")
+
+    class Parser:
+        def parse_args(self, argv):
+            return argparse.Namespace(handler=wrapped)
+
+    monkeypatch.setattr("experiments.cli.build_parser", Parser)
+    assert main(["methods"]) == errors.INTERRUPTED
+    assert capsys.readouterr().err == "interrupted\n"
