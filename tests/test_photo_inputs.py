@@ -60,9 +60,12 @@ def test_float_and_multi_page_tiffs_and_a_cut_jpeg(tmp_path, astronaut):
     cv2.imwrite(str(whole), astronaut)
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
-    with pytest.raises(InputError, match="cut short"):
+    with pytest.raises(InputError, match="cut short or damaged"):
         read_image(cut)
     assert read_image(whole).shape == astronaut.shape
+    motion = tmp_path / "motion.jpg"  # a phone's motion photo: a video after the end marker
+    motion.write_bytes(whole.read_bytes() + b"\x00\x00\x00\x18ftypmp42" + bytes(20000))
+    assert read_image(motion).shape == astronaut.shape
 
 
 def test_inputs_once_and_never_the_commands_own_outputs(tmp_path, astronaut):

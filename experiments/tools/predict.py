@@ -136,7 +136,7 @@ def read_image(path: Path, notes: list[str] | None = None) -> np.ndarray:
     if image is None or image.size == 0:
         raise InputError(f"{path}: cannot read it as an image (corrupt or not an image file)")
     if path.suffix.lower() in {".jpg", ".jpeg"} and not _jpeg_complete(path):
-        raise InputError(f"{path}: the JPEG file is cut short (no end-of-image marker); "
+        raise InputError(f"{path}: the JPEG file is cut short or damaged; "
                          "it would be read with part of the picture missing")
     if image.dtype.kind == "f":
         if not np.all(np.isfinite(image)):
@@ -153,12 +153,16 @@ def read_image(path: Path, notes: list[str] | None = None) -> np.ndarray:
 
 
 def _jpeg_complete(path: Path) -> bool:
-    """Whether a JPEG file ends with its end-of-image marker (FFD9; trailing padding allowed)."""
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        fh.seek(max(0, fh.tell() - 4096))
-        tail = fh.read()
-    return b"\xff\xd9" in tail
+    """Whether Pillow decodes the whole JPEG: a file cut short fails ("image file is
+    truncated"); data after the end marker (a phone's motion-photo video) does not."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, UnidentifiedImageError, ValueError):
+        return False
+    return True
 
 
 def video_frames(source: str | int) -> Iterator[tuple[np.ndarray, float]]:
