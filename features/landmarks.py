@@ -107,13 +107,8 @@ def geometry(points: np.ndarray) -> np.ndarray:
 N_GEOMETRY = 2 * N_LANDMARKS + 3 * N_LANDMARKS + 12
 
 
-class LandmarkGeometry(ImageFeatures):
-    """Geometric features from the 68 landmarks, plus a fallback flag (last column).
-
-    ``stats_`` after ``transform``: per-image ``fallback`` and ``detector_hit`` flags.
-    """
-
-    family = "landmarks"
+class _LandmarkFeatures(ImageFeatures):
+    """The settings shared by the extractors that run dlib's predictor on each image."""
 
     def __init__(self, box: str = "image", upscale: int = 3, margin: float = 0.25,
                  n_jobs: int = -1, chunk_size: int = 512, cache: bool = True,
@@ -125,6 +120,15 @@ class LandmarkGeometry(ImageFeatures):
         self.chunk_size = chunk_size
         self.cache = cache
         self.progress = progress
+
+
+class LandmarkGeometry(_LandmarkFeatures):
+    """Geometric features from the 68 landmarks, plus a fallback flag (last column).
+
+    ``stats_`` after ``transform``: per-image ``fallback`` and ``detector_hit`` flags.
+    """
+
+    family = "landmarks"
 
     def _extract(self, images: np.ndarray):
         out = np.zeros((len(images), N_GEOMETRY + 1), np.float32)
@@ -142,7 +146,7 @@ class LandmarkGeometry(ImageFeatures):
         return out, {"fallback": fallback, "detector_hit": hits}
 
 
-class LandmarkPoints(ImageFeatures):
+class LandmarkPoints(_LandmarkFeatures):
     """The 68 points themselves, in each input image's pixel coordinates: 136 values
     ``(x0, y0, x1, y1, ...)`` and an ``ok`` flag (last column; 0 where ``landmarks_ok`` fails,
     the points then being zeros). For alignment (``features.align``); cached like the others.
@@ -153,13 +157,7 @@ class LandmarkPoints(ImageFeatures):
     def __init__(self, box: str = "detector", upscale: int = 3, margin: float = 0.25,
                  n_jobs: int = -1, chunk_size: int = 512, cache: bool = True,
                  progress: bool | None = None):
-        self.box = box
-        self.upscale = upscale
-        self.margin = margin
-        self.n_jobs = n_jobs
-        self.chunk_size = chunk_size
-        self.cache = cache
-        self.progress = progress
+        super().__init__(box, upscale, margin, n_jobs, chunk_size, cache, progress)
 
     def _extract(self, images: np.ndarray):
         out = np.zeros((len(images), 2 * N_LANDMARKS + 1), np.float32)
