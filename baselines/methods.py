@@ -1,4 +1,5 @@
-"""Classical methods: landmark / HOG / Gabor / LBP features -> scaling, PCA -> a classifier.
+"""Classical methods: landmark / HOG / Gabor / LBP / bag-of-words features -> scaling, PCA ->
+a classifier.
 
 Every combination of ``config.toml``'s feature sets and classifiers is registered with the
 harness as ``<features>-<classifier>``. Hyperparameters come from a small grid scored on
@@ -19,17 +20,19 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from baselines.classifiers import CLASSIFIER_NAMES, make_classifier
-from baselines.selection import choose_alignment, choose_hog, choose_landmark_box, choose_lbp
+from baselines.selection import choose_alignment, choose_bovw, choose_hog, choose_landmark_box, choose_lbp
 from experiments.core.data import FerData
 from experiments.method import Method, register
 from features.align import Aligned
+from features.bovw import BagOfWords
 from features.gabor import GaborFeatures
 from features.hog import HogFeatures
 from features.landmarks import LandmarkGeometry
 from features.lbp import LbpFeatures
 
 CONFIG_PATH = Path(__file__).with_name("config.toml")
-FEATURE_NAMES = {"landmarks": "landmarks", "hog": "HOG", "gabor": "Gabor", "lbp": "LBP"}
+FEATURE_NAMES = {"landmarks": "landmarks", "hog": "HOG", "gabor": "Gabor", "lbp": "LBP",
+                 "bovw": "BoVW"}
 
 
 def load_config(path: Path = CONFIG_PATH) -> dict:
@@ -79,6 +82,15 @@ class ClassicalMethod(Method):
                 g = cfg["gabor"]
                 out.append((family, GaborFeatures(tuple(g["frequencies"]), g["n_orientations"],
                                                   g["grid"])))
+            elif family == "bovw":
+                b = cfg["bovw"]
+                small = train.subset(b["subsample_per_class"], seed=self.seed)
+                fixed = {"step": b["step"], "levels": tuple(b["levels"]), "encoding": b["encoding"],
+                         "fit_images": b["fit_images"]}
+                choice = choose_bovw(small, val, b["words"], b["bins"], fixed, self.seed)
+                self.choices_["bovw"] = choice
+                out.append((family, BagOfWords(n_words=choice["n_words"], bins=tuple(choice["bins"]),
+                                               random_state=self.seed, **fixed)))
             else:
                 b = cfg["lbp"]
                 small = train.subset(b["subsample_per_class"], seed=self.seed)
@@ -104,8 +116,11 @@ class ClassicalMethod(Method):
     # ------------------------------------------------------------------ fit / predict
 
     def fit(self, train: FerData, val: FerData) -> ClassicalMethod:
-        self.union_ = FeatureUnion(self._extractors(train, val))
+        extractors = self._extractors(train, val)
         start = time.perf_counter()
+        for _, extractor in extractors:  # a bag of words learns its codebook on Training
+            extractor.fit(train.images)
+        self.union_ = FeatureUnion(extractors)
         x_train = self.union_.transform(train.images)
         x_val = self.union_.transform(val.images)
         self.extract_seconds_ = time.perf_counter() - start
@@ -170,9 +185,12 @@ class ClassicalMethod(Method):
 
     def _alignment_config(self) -> dict:
         """``[align]``, for the methods with a family it applies to (the others keep the run
-        keys they had before alignment existed)."""
+        keys they had before alignment existed), naming only this method's own families (a
+        family added to ``[align]`` later changes no other method's key)."""
         a = self.config_.get("align")
-        return {"align": a} if a and set(a["families"]) & set(self.families) else {}
+        if not a or not set(a["families"]) & set(self.families):
+            return {}
+        return {"align": {**a, "families": [f for f in a["families"] if f in self.families]}}
 
     def selection(self) -> dict:
         extra = {}

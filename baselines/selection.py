@@ -1,6 +1,6 @@
 """Choices made on PublicTest once and reused by every method that needs them:
-the landmark face box (whole image vs. detector), the HOG and LBP parameters, and whether
-each appearance family sees the face aligned by its eyes.
+the landmark face box (whole image vs. detector), the HOG, LBP and bag-of-words parameters,
+and whether each appearance family sees the face aligned by its eyes.
 
 Each choice is memoised on disk (keyed by the images and the candidate grid), so the
 thirty classical methods do not repeat it; the result, with every candidate's PublicTest
@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from experiments.core import atomic
 from experiments.core.data import FerData, default_cache_dir
 from features.align import Aligned
+from features.bovw import BagOfWords
 from features.cache import images_checksum
 from features.hog import HogFeatures
 from features.landmarks import LandmarkGeometry
@@ -90,9 +91,11 @@ def _choose_by_probe(kind: str, train: FerData, val: FerData, candidates: dict, 
     accuracy of the linear probe; memoised like the other choices."""
 
     def compute():
-        scores = {name: _probe_accuracy(extractor.transform(train.images), train.labels,
-                                        extractor.transform(val.images), val.labels, seed)
-                  for name, extractor in candidates.items()}
+        scores = {}
+        for name, extractor in candidates.items():
+            extractor.fit(train.images)  # a bag of words learns its codebook on (probe) Training
+            scores[name] = _probe_accuracy(extractor.transform(train.images), train.labels,
+                                           extractor.transform(val.images), val.labels, seed)
         return {"choice": max(scores, key=scores.get), "publictest_accuracy": scores,
                 "probe": "logistic regression, C=0.01", "probe_training_images": len(train)}
 
@@ -113,6 +116,24 @@ def choose_lbp(train: FerData, val: FerData, scale_sets, grids, seed: int = 0) -
     result = _choose_by_probe("lbp", train, val, candidates, grid, seed)
     scales, cells = options[result["choice"]]
     return {**result, "scales": [list(pr) for pr in scales], "grid": cells}
+
+
+def bovw_candidate_name(n_words: int, bins) -> str:
+    return f"words={int(n_words)};bins=" + "+".join(str(int(b)) for b in bins)
+
+
+def choose_bovw(train: FerData, val: FerData, words, bin_sets, fixed: dict, seed: int = 0) -> dict:
+    """The bag of words (codebook size, descriptor bin sizes) with the best PublicTest accuracy
+    of the linear probe; ``fixed``: the other ``BagOfWords`` settings (step, levels, ...)."""
+    options = {bovw_candidate_name(n, bins): (int(n), tuple(int(b) for b in bins))
+               for n in words for bins in bin_sets}
+    candidates = {name: BagOfWords(n_words=n, bins=bins, random_state=seed, **fixed)
+                  for name, (n, bins) in options.items()}
+    grid = {"words": list(map(int, words)), "bin_sets": [list(map(int, b)) for b in bin_sets],
+            **fixed, "random_state": seed}
+    result = _choose_by_probe("bovw", train, val, candidates, grid, seed)
+    n_words, bins = options[result["choice"]]
+    return {**result, "n_words": n_words, "bins": list(bins), **fixed}
 
 
 def choose_alignment(family: str, extractor, train: FerData, val: FerData, candidates, box: str,

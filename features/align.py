@@ -71,13 +71,19 @@ class Aligned(TransformerMixin, BaseEstimator):
         return f"aligned {self.features.family}"
 
     def fit(self, images, y=None):
+        """Fit the inner extractor on the aligned ``images`` (a bag of words learns its codebook
+        there); a stateless extractor's ``fit`` does nothing."""
+        self.features_ = clone(self.features).fit(self._align(np.asarray(images))[0])
         return self
 
-    def transform(self, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images)
+    def _align(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points = LandmarkPoints(self.box, self.upscale, self.margin).transform(images)
-        aligned, flags = align_faces(images, points)
-        self.features_ = clone(self.features)
+        return align_faces(images, points)
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        aligned, flags = self._align(np.asarray(images))
+        if not hasattr(self, "features_"):  # stateless extractors need no fit
+            self.features_ = clone(self.features)
         values = self.features_.transform(aligned)
         self.stats_ = {**getattr(self.features_, "stats_", {}), "aligned": flags.tolist()}
         self.seconds_per_image_ = getattr(self.features_, "seconds_per_image_", None)
