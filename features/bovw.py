@@ -33,13 +33,19 @@ def dense_keypoints(height: int, width: int, step: int, bins: tuple[int, ...]) -
 
     A SIFT descriptor is 4x4 spatial bins; OpenCV makes each bin ``1.5 x`` the keypoint's
     ``size`` wide (at the image's own scale), so a bin of ``b`` pixels is a keypoint of size
-    ``2b/3``. Centres are placed so that each descriptor's ``4b x 4b`` square lies in the image.
+    ``2b/3``. Each descriptor's ``4b x 4b`` square lies in the image, and the grid has an even
+    number of centres per direction placed symmetrically, so none lies on the centre line
+    that splits the pyramid's 2x2 level: its halves get the same number of keypoints.
     """
     points = []
     for b in bins:
-        half = 2.0 * b
-        ys = np.arange(half, height - half + 1e-9, step)
-        xs = np.arange(half, width - half + 1e-9, step)
+        spans = []
+        for extent in (height, width):
+            n = int((extent - 4 * b) // step) + 1
+            n -= n % 2  # even: symmetric about the centre, no centre on the middle line
+            start = (extent - (n - 1) * step) / 2.0
+            spans.append(start + step * np.arange(n))
+        ys, xs = spans
         points += [cv2.KeyPoint(float(x) - 0.5, float(y) - 0.5, 2.0 * b / 3.0) for y in ys for x in xs]
     if not points:
         raise ValueError(f"no SIFT descriptor of bins {bins} pixels fits a {height}x{width} image")

@@ -114,7 +114,9 @@ def test_an_aligned_classical_run_is_not_a_run_of_before_alignment():
 
     config = load_config()
     aligned = ClassicalMethod("landmarks+hog", "rbf_svm", config).run_key()
-    assert aligned == {"align": config["align"]}
+    assert aligned == {"align": {**config["align"], "families": ["hog"]}}  # its own families only
+    both = ClassicalMethod("hog+lbp", "rbf_svm", config).run_key()["align"]["families"]
+    assert both == ["hog", "lbp"]
     assert ClassicalMethod("landmarks", "rbf_svm", config).run_key() == {}  # no appearance family
     without = {**config, "align": {**config["align"], "families": []}}
     assert ClassicalMethod("landmarks+hog", "rbf_svm", without).run_key() == {}
