@@ -16,6 +16,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from baselines.kernels import KernelSumSVM
 from baselines.local import LocalSVM
 
 #: short name -> human-readable name for the table
@@ -26,6 +27,7 @@ CLASSIFIER_NAMES = {
     "mlp": "MLP",
     "xgboost": "XGBoost",
     "local_svm": "local SVM (k nearest)",
+    "kernel_sum": "SVM, weighted kernel sum",
 }
 
 
@@ -69,6 +71,8 @@ def make_classifier(name: str, params: dict, seed: int, n_jobs: int = -1):
 
         return XGBClassifier(**{"tree_method": "hist", "random_state": seed, "n_jobs": n_jobs,
                                 "eval_metric": "mlogloss", **params})
+    if name == "kernel_sum":
+        return KernelSumSVM(**{"random_state": seed, **params})
     if name == "local_svm":
         return LocalSVM(**{"random_state": seed, "n_jobs": n_jobs, **params})
     raise KeyError(f"unknown classifier {name!r}; known: {', '.join(CLASSIFIER_NAMES)}")

@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -118,22 +119,22 @@ class ClassicalMethod(Method):
     def fit(self, train: FerData, val: FerData) -> ClassicalMethod:
         extractors = self._extractors(train, val)
         start = time.perf_counter()
+        parts_train, parts_val = [], []
         for _, extractor in extractors:  # a bag of words learns its codebook on Training
-            extractor.fit(train.images)
+            parts_train.append(extractor.fit(train.images).transform(train.images))
+            parts_val.append(extractor.transform(val.images))
         self.union_ = FeatureUnion(extractors)
-        x_train = self.union_.transform(train.images)
-        x_val = self.union_.transform(val.images)
+        x_train, x_val = np.hstack(parts_train), np.hstack(parts_val)
         self.extract_seconds_ = time.perf_counter() - start
         self.n_features_ = x_train.shape[1]
         self.timing_images_ = train.images[:256]
-        pca = int(self.settings.get("pca", 0))
-        steps = [("scale", StandardScaler())]
-        if pca and pca < x_train.shape[1]:
-            pca = min(pca, len(x_train) - 1)  # small (quick, test) runs have few samples
-            steps.append(("pca", PCA(pca, svd_solver="randomized", random_state=self.seed)))
-        prep = Pipeline(steps)
+        widths = {family: part.shape[1] for (family, _), part in zip(extractors, parts_train, strict=True)}
+        prep = self._preprocessing(widths, len(x_train))
         t_train = prep.fit_transform(x_train).astype(np.float32)
         t_val = prep.transform(x_val).astype(np.float32)
+        if self.settings.get("per_family"):  # the classifier sees each family's block apart
+            spans = prep.output_indices_
+            self.blocks_ = tuple((family, spans[family].stop - spans[family].start) for family in widths)
 
         per_class = self.settings.get("select_per_class")
         rows = _stratified_rows(train.labels, per_class, self.seed) if per_class else None
@@ -156,7 +157,30 @@ class ClassicalMethod(Method):
         self.model_ = Pipeline([("features", self.union_), ("prep", prep), ("clf", best_clf)])
         return self
 
+    def _preprocessing(self, widths: dict[str, int], n_train: int):
+        """Standardise, then PCA to ``pca`` components (0: none): over all features, or per
+        family with ``per_family = true`` (a kernel per family needs the families apart)."""
+        pca = int(self.settings.get("pca", 0))
+
+        def steps(width: int) -> Pipeline:
+            out = [("scale", StandardScaler())]
+            if pca and pca < width:
+                # small (quick, test) runs have few samples
+                out.append(("pca", PCA(min(pca, n_train - 1), svd_solver="randomized",
+                                       random_state=self.seed)))
+            return Pipeline(out)
+
+        if not self.settings.get("per_family"):
+            return steps(sum(widths.values()))
+        columns, start = [], 0
+        for family, width in widths.items():
+            columns.append((family, steps(width), list(range(start, start + width))))
+            start += width
+        return ColumnTransformer(columns)
+
     def _fit_one(self, params, x, y, x_val, y_val, rows):
+        if self.settings.get("per_family"):
+            params = {**params, "blocks": self.blocks_}
         if rows is not None:
             x, y = x[rows], y[rows]
         clf = make_classifier(self.classifier_key, params, self.seed)
@@ -243,7 +267,9 @@ def _stratified_rows(labels: np.ndarray, per_class: int, seed: int) -> np.ndarra
 def _count_parameters(clf, prep) -> int | None:
     """Learned numbers of the fitted model (scaler + PCA + classifier), where countable."""
     total = 0
-    for step in prep.named_steps.values():
+    pipelines = prep.named_transformers_.values() if hasattr(prep, "named_transformers_") else [prep]
+    steps = [step for pipe in pipelines if hasattr(pipe, "named_steps") for step in pipe.named_steps.values()]
+    for step in steps:
         for attr in ("mean_", "scale_", "components_"):
             if hasattr(step, attr) and getattr(step, attr) is not None:
                 total += np.size(getattr(step, attr))
