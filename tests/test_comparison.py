@@ -391,3 +391,18 @@ def test_an_unchanged_figure_is_saved_byte_for_byte_again(tmp_path):
         saved.append([path.read_bytes() for path in paths])
         time.sleep(1.1)  # the PDF's creation date has a resolution of one second
     assert saved[0] == saved[1]
+
+
+def test_classical_methods_over_the_inference_budget_are_marked():
+    from experiments.reports.table import display_frame
+
+    runs = []
+    for method, branch, ms in [("slow_svm", "classical", 27.5), ("fast_svm", "classical", 12.0),
+                               ("slow_net", "cnn", 40.0)]:
+        run = _run(method, 0, 0.6, f"{method}-seed0", branch=branch)
+        run["cost"]["inference_ms_per_image_batch"] = ms
+        runs.append(run)
+    shown = display_frame(comparison_frame(runs, claims={})).set_index("Method")
+    assert shown.loc["slow_svm", "ms/img (256)"] == "27.5 ‡"
+    assert shown.loc["fast_svm", "ms/img (256)"] == "12"  # within 20 ms
+    assert shown.loc["slow_net", "ms/img (256)"] == "40"  # the budget is the classical branch's
