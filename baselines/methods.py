@@ -41,6 +41,12 @@ def load_config(path: Path = CONFIG_PATH) -> dict:
         return tomllib.load(fh)
 
 
+def classifier_name(settings: dict, key: str) -> str:
+    """The table's name of classifier ``key``: its kind's, saying when Training is mirrored."""
+    name = CLASSIFIER_NAMES[settings.get("kind", key)]
+    return f"{name}, mirrored Training" if settings.get("mirror") else name
+
+
 class ClassicalMethod(Method):
     """Features of ``feature_set`` (e.g. ``"landmarks+hog"``) -> standardise -> PCA -> classifier."""
 
@@ -49,14 +55,16 @@ class ClassicalMethod(Method):
     def __init__(self, feature_set: str, classifier: str, config: dict, seed: int = 0):
         families = feature_set.split("+")
         unknown = [f for f in families if f not in FEATURE_NAMES]
-        if unknown or classifier not in config["classifiers"]:
+        if (unknown or classifier not in config["classifiers"]
+                or config["classifiers"][classifier].get("kind", classifier) not in CLASSIFIER_NAMES):
             raise KeyError(f"unknown feature family {unknown} or classifier {classifier!r}")
         self.feature_set, self.families = feature_set, families
         self.classifier_key, self.seed = classifier, seed
         self.settings = config["classifiers"][classifier]
+        self.kind = self.settings.get("kind", classifier)  # e.g. rbf_svm_mirrored: an rbf_svm
         self.config_ = config
         self.features = "+".join(FEATURE_NAMES[f] for f in families)
-        self.classifier = CLASSIFIER_NAMES[classifier]
+        self.classifier = classifier_name(self.settings, classifier)
         self.choices_: dict = {}
         self.scores_: list[dict] = []
 
@@ -125,6 +133,11 @@ class ClassicalMethod(Method):
             parts_val.append(extractor.transform(val.images))
         self.union_ = FeatureUnion(extractors)
         x_train, x_val = np.hstack(parts_train), np.hstack(parts_val)
+        labels = train.labels
+        if self.settings.get("mirror"):  # every Training face once more, mirrored left to right
+            mirrored = np.ascontiguousarray(train.images[:, :, ::-1])
+            x_train = np.vstack([x_train, np.hstack([ext.transform(mirrored) for _, ext in extractors])])
+            labels = np.concatenate([labels, labels])
         self.extract_seconds_ = time.perf_counter() - start
         self.n_features_ = x_train.shape[1]
         self.timing_images_ = train.images[:256]
@@ -138,12 +151,14 @@ class ClassicalMethod(Method):
 
         per_class = self.settings.get("select_per_class")
         rows = _stratified_rows(train.labels, per_class, self.seed) if per_class else None
+        if rows is not None and len(labels) > len(train.labels):  # the chosen faces' mirror images too
+            rows = np.concatenate([rows, rows + len(train.labels)])
         fixed = dict(self.settings.get("fixed", {}))
         name = f"{self.feature_set}-{self.classifier_key}"
         fitted_on = f" (fit on {len(rows)} Training images, {per_class} per class)" if per_class else ""
         best, best_score = None, -1.0
         for params in ParameterGrid(self.settings.get("grid", {})):
-            clf = self._fit_one({**fixed, **params}, t_train, train.labels, t_val, val.labels, rows)
+            clf = self._fit_one({**fixed, **params}, t_train, labels, t_val, val.labels, rows)
             score = float(np.mean(clf.predict_proba(t_val).argmax(1) == val.labels))
             self.scores_.append({"params": params, "publictest_accuracy": score,
                                  "fit_on": "subsample" if rows is not None else "Training"})
@@ -151,8 +166,8 @@ class ClassicalMethod(Method):
             if score > best_score:
                 best, best_score, best_clf = params, score, clf
         if rows is not None:  # refit the winner on all of Training
-            _log(f"  {name} {best}: refit on all {len(train.labels)} Training images")
-            best_clf = self._fit_one({**fixed, **best}, t_train, train.labels, t_val, val.labels, None)
+            _log(f"  {name} {best}: refit on all {len(labels)} Training images (mirror images included)")
+            best_clf = self._fit_one({**fixed, **best}, t_train, labels, t_val, val.labels, None)
         self.best_params_ = best
         self.model_ = Pipeline([("features", self.union_), ("prep", prep), ("clf", best_clf)])
         return self
@@ -183,8 +198,8 @@ class ClassicalMethod(Method):
             params = {**params, "blocks": self.blocks_}
         if rows is not None:
             x, y = x[rows], y[rows]
-        clf = make_classifier(self.classifier_key, params, self.seed)
-        if self.classifier_key == "xgboost":  # number of rounds: early stopping on PublicTest
+        clf = make_classifier(self.kind, params, self.seed)
+        if self.kind == "xgboost":  # number of rounds: early stopping on PublicTest
             clf.fit(x, y, eval_set=[(x_val, y_val)], verbose=False)
         else:
             clf.fit(x, y)
@@ -219,7 +234,7 @@ class ClassicalMethod(Method):
     def selection(self) -> dict:
         extra = {}
         clf = self.model_.named_steps["clf"]
-        if self.classifier_key == "xgboost":
+        if self.kind == "xgboost":
             extra["best_iteration"] = int(clf.best_iteration)
         return {**self.choices_, "classifier_grid": self.scores_, "chosen": self.best_params_, **extra}
 
@@ -302,7 +317,7 @@ def _register_all() -> None:
                 continue  # a costly classifier tried on the feature sets it names only
             name = f"{feature_set}-{classifier}"
             label = "+".join(FEATURE_NAMES[f] for f in feature_set.split("+"))
-            description = f"{label} features, {CLASSIFIER_NAMES[classifier]}"
+            description = f"{label} features, {classifier_name(settings, classifier)}"
 
             def factory(seed: int, fs=feature_set, clf=classifier, cfg=config) -> ClassicalMethod:
                 return ClassicalMethod(fs, clf, cfg, seed)

@@ -20,7 +20,7 @@ def test_every_feature_set_and_classifier_is_registered():
     names = set(available_methods("classical"))
     expected = [f"{f}-{c}" for f in config["feature_sets"] for c, settings in config["classifiers"].items()
                 if f in settings.get("feature_sets", config["feature_sets"])]
-    assert names == set(expected) and len(expected) == 67
+    assert names == set(expected) and len(expected) == 68
     assert "landmarks+hog+gabor+lbp-local_svm" in names and "hog-local_svm" not in names
     assert {"landmarks-tree", "landmarks+hog+gabor-rbf_svm", "hog-xgboost",
             "landmarks+hog+gabor+lbp-rbf_svm"} <= names
@@ -96,3 +96,21 @@ def test_extraction_benchmark_cold_then_warm(csv_file, tmp_path, monkeypatch):
 def _small(config):
     config["hog"].update(orientations=[8], pixels_per_cell=[8], subsample_per_class=5)
     return config
+
+
+def test_a_mirrored_training_set_doubles_training_with_each_face_mirrored(csv_file, small_config):
+    data = load_fer2013(csv_file)
+    train, val = data.split("Training"), data.split("PublicTest")
+    small_config["classifiers"]["rbf_svm_mirrored"]["select_per_class"] = 2
+    method = ClassicalMethod("hog", "rbf_svm_mirrored", small_config, seed=0).fit(train, val)
+    assert method.classifier == "RBF SVM, mirrored Training" and method.kind == "rbf_svm"
+    svm = method.model_.named_steps["clf"].estimator_
+    assert svm.shape_fit_[0] == 2 * len(train)  # refit on every face and its mirror image
+    assert all(row["fit_on"] == "subsample" for row in method.scores_)
+    # the mirrored half is the features of the mirrored faces: a mirrored face's own features
+    hog = method.union_.transformer_list[0][1]
+    mirrored = np.ascontiguousarray(train.images[:3, :, ::-1])
+    assert not np.allclose(hog.transform(mirrored), hog.transform(train.images[:3]))
+    with pytest.raises(KeyError):
+        ClassicalMethod("hog", "rbf_svm_mirrored",
+                        {**small_config, "classifiers": {"rbf_svm_mirrored": {"kind": "knn"}}})
