@@ -42,7 +42,7 @@ CLUSTER ?=
 GRID       = $(FER) grid --cluster $(CLUSTER) $(DATA_ARG) $(SUBSET_ARG) --results "$(RESULTS)"
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns fusion table \
-        detectors latency flip ship demo report evaluate evaluate-photos all clean-cache
+        detectors latency flip ship demo report chapter evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -202,6 +202,18 @@ demo: setup
 
 report: setup
 	$(FER) report --results "$(RESULTS)"
+
+# results/chapter.pdf from results/chapter.tex (written by `make report`): latexmk where it is
+# installed, else pdflatex, bibtex and pdflatex twice; auxiliary files stay in results/.chapter/
+CHAPTER_TEX = -interaction=nonstopmode -halt-on-error -output-directory=.chapter chapter.tex >/dev/null
+chapter:
+	@command -v pdflatex >/dev/null || { echo "make chapter: pdflatex not found; install TeX (Debian/Ubuntu: apt install texlive-latex-recommended texlive-fonts-recommended)" >&2; exit 2; }
+	@test -f "$(RESULTS)/chapter.tex" || { echo "make chapter: $(RESULTS)/chapter.tex not found; run make table report first" >&2; exit 2; }
+	@cd "$(RESULTS)" && mkdir -p .chapter && \
+	  if command -v latexmk >/dev/null; then latexmk -pdf -bibtex -outdir=.chapter -interaction=nonstopmode -halt-on-error chapter.tex >/dev/null; \
+	  else pdflatex $(CHAPTER_TEX) && (cd .chapter && BIBINPUTS=..: bibtex chapter >/dev/null) && pdflatex $(CHAPTER_TEX) && pdflatex $(CHAPTER_TEX); fi \
+	  || { echo "make chapter: LaTeX failed; $(RESULTS)/.chapter/chapter.log says:" >&2; grep -A3 '^!' .chapter/chapter.log >&2; exit 1; }
+	@mv "$(RESULTS)/.chapter/chapter.pdf" "$(RESULTS)/chapter.pdf" && echo "wrote $(RESULTS)/chapter.pdf"
 
 # the whole study, every seeded method with each of ALL_SEEDS, resuming whatever is already
 # done; EVAL_FOLDER=... EVAL_NAME=... adds a cross-data-set evaluation of best_small. With

@@ -22,6 +22,7 @@ class Claim:
     protocol: str
     why: str
     primary: bool = False
+    cite: str = ""  # its key in results/references.bib ("": none)
 
 
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
@@ -141,7 +142,7 @@ def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
             note = "; ".join(part for part in (note, training) if part)
         rows.append({"source": claim.source, "system": claim.system, "protocol": claim.protocol,
                      "claimed": claim.claimed, "method": claim.method or "-",
-                     "measured": value, "gap": gap, "note": note})
+                     "measured": value, "gap": gap, "note": note, "cite": claim.cite})
     return pd.DataFrame(rows)
 
 

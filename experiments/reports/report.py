@@ -17,6 +17,7 @@ import pandas as pd
 from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.errors import read_json
+from experiments.reports.chapter import chapter_latex
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
 from experiments.reports.figures import best_by_branch
 from experiments.reports.selection import collect_runs, latest_runs
@@ -297,7 +298,8 @@ def wall_time(runs: list[dict]) -> float:
 
 
 def write_report(results_dir: str | Path) -> Path:
-    """Write ``results/README.md`` from the runs and the tables ``make table`` wrote."""
+    """Write ``results/README.md`` and ``results/chapter.tex`` from the runs and the tables
+    ``make table`` wrote; return the README's path."""
     results_dir = Path(results_dir)
     runs = latest_runs(collect_runs(results_dir))
     if not runs:
@@ -373,4 +375,9 @@ def write_report(results_dir: str | Path) -> Path:
     ])
     path = results_dir / "README.md"
     atomic.write_text(path, text)
+    answers = {"The answer": answer(frame, significance, latency),
+               "Faster than mini-Xception and more accurate?": speed_answer(frame, latency),
+               "Do landmarks still add something next to a CNN?": fusion_answer(frame, complementarity)}
+    atomic.write_text(results_dir / "chapter.tex",
+                      chapter_latex(results_dir, answers, best_by_branch(frame, "classical")))
     return path

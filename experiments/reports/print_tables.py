@@ -1,0 +1,206 @@
+"""The comparison as LaTeX tables for a printed page (``make table``): no ``\\resizebox``, every
+table readable at its own size (8 pt or more in an 11 pt document).
+
+- ``chapter_table.tex``: one row per system the chapter discusses (the references, the best
+  classical method of each classifier by PublicTest accuracy, each source network, our CNNs,
+  the fusions), six columns;
+- ``recall_table.tex``: the same systems' per-class recall;
+- ``claims_table.tex``: the claims table (source, claimed, measured, gap, why), a longtable;
+- ``comparison.tex``: every method, a landscape longtable for the appendix.
+
+Tables are written by pandas (``Styler.to_latex``); only the rules between the groups of rows
+are added here. They need ``booktabs``, ``array``, ``longtable`` and ``pdflscape``
+(``chapter.tex`` loads them).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from cnn.recipe_sources import SOURCES
+from experiments.core.data import CLASSES
+
+#: the groups of the chapter's table, in order
+GROUPS = ("Reference", "Classical: best of each classifier", "Source networks", "Our CNNs", "Fusion")
+
+
+def source_network(method: str) -> bool:
+    """A source document's network (``cnn/recipe_sources.py``), or a variant of one
+    (``mini_xception_64``)."""
+    return method in SOURCES or any(method.startswith(f"{name}_") for name in SOURCES)
+
+
+def chapter_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The FER2013 rows the chapter discusses, with a ``group`` column (``GROUPS``).
+
+    Classical: for each classifier, the feature set with the best PublicTest accuracy (never
+    PrivateTest). Source networks: ``source_network``; our CNNs: the other CNNs.
+    """
+    fer = frame[frame["dataset"] == "FER2013"]
+    parts = []
+    for group in GROUPS:
+        if group == "Reference":
+            rows = fer[fer["branch"] == "reference"]
+        elif group.startswith("Classical"):
+            classical = fer[fer["branch"] == "classical"]
+            rows = classical.sort_values("public_accuracy", ascending=False).groupby("classifier").head(1)
+        elif group == "Source networks":
+            rows = fer[(fer["branch"] == "cnn") & fer["method"].map(source_network)]
+        elif group == "Our CNNs":
+            rows = fer[(fer["branch"] == "cnn") & ~fer["method"].map(source_network)]
+        else:
+            rows = fer[fer["branch"] == "fusion"]
+        parts.append(rows.sort_values("accuracy", ascending=False).assign(group=group))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _accuracy(row) -> str:
+    if row.n_seeds > 1:
+        return f"{100 * row.accuracy:.1f} ± {100 * row.accuracy_std:.1f}"
+    return f"{100 * row.accuracy:.1f} [{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]"
+
+
+def _seconds(x) -> str:
+    if x is None or pd.isna(x):
+        return "–"
+    return f"{x / 3600:.1f} h" if x >= 3600 else f"{x / 60:.1f} min" if x >= 60 else f"{x:.0f} s"
+
+
+def _count(x) -> str:
+    if x is None or pd.isna(x):
+        return "–"
+    x = float(x)
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.1f}{unit}"
+    return f"{x:.0f}"
+
+
+def _ms(x) -> str:
+    return "–" if x is None or pd.isna(x) else f"{x:.2g}" if x < 10 else f"{x:.0f}"
+
+
+#: a method name may break after each "+" of its feature set (escaping comes first)
+_BREAKABLE = {"formatter": lambda name: str(name).replace("+", "+\\allowbreak{}"), "escape": "latex"}
+
+
+def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, groups=None,
+           environment: str | None = None, font: str = "\\footnotesize", landscape: bool = False,
+           breakable: str | None = None) -> str:
+    """``table`` by pandas' LaTeX writer (booktabs rules), in ``font`` with 4 pt between columns,
+    with a ``\\midrule`` wherever the ``groups`` sequence (one value per row) changes; the
+    column ``breakable`` may break its names after a "+"."""
+    styler = table.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    if breakable:
+        styler = styler.format(subset=[breakable], **_BREAKABLE)
+    floating = environment is None
+    body = styler.to_latex(column_format=column_format, hrules=True, caption=caption, label=label,
+                           position="tbp" if floating else None, environment=environment,
+                           position_float="centering" if floating else None)
+    body = body.replace("±", "$\\pm$").replace("–", "--")
+    if groups is not None:
+        lines = body.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.strip() == "\\midrule") + 1
+        # longtable repeats its head: the rows start after the last \endhead / \endlastfoot
+        ends = [i for i, line in enumerate(lines) if line.strip() in ("\\endhead", "\\endlastfoot")]
+        start = max(start, ends[-1] + 1) if ends else start
+        out, previous = lines[:start], None
+        for line, group in zip(lines[start:start + len(table)], groups, strict=True):
+            if previous is not None and group != previous:
+                out.append("\\midrule")
+            out.append(line)
+            previous = group
+        body = "\n".join(out + lines[start + len(table):])
+    setup = f"{font}\\setlength{{\\tabcolsep}}{{4pt}}"
+    if environment == "longtable":
+        body = f"{{{setup}\n{body}}}"
+    else:
+        body = body.replace("\\centering\n", f"\\centering\n{setup}\n", 1)
+    if landscape:
+        body = f"\\begin{{landscape}}\n{body}\n\\end{{landscape}}"
+    return "% Generated by `make table` (experiments/reports/print_tables.py).\n" + body + "\n"
+
+
+def chapter_table(frame: pd.DataFrame) -> str:
+    rows = chapter_rows(frame)
+    table = pd.DataFrame({
+        "System": rows["method"],
+        "Accuracy (%)": [_accuracy(r) for r in rows.itertuples()],
+        "Macro-F1": [f"{x:.3f}" for x in rows["macro_f1"]],
+        "Train CPU": [_seconds(x) for x in rows["train_cpu_seconds"]],
+        "ms/face": [_ms(x) for x in rows["ms_per_image_batch"]],
+        "Params": [_count(x) for x in rows["n_parameters"]],
+    })
+    caption = ("FER2013 PrivateTest accuracy (mean $\\pm$ sd over seeds, or the 95\\% bootstrap "
+               "interval of a single run), macro-F1 and cost of the systems the chapter discusses: "
+               "the reference guesses, the best classical method of each classifier (chosen on "
+               "PublicTest), the source documents' networks, our CNNs and the fusions. Train CPU: "
+               "CPU time of training on a 2-core machine; ms/face: inference per face in a batch "
+               "of 256, features included. Every method: Table~\\ref{tab:fer-full}.")
+    return _latex(table, ">{\\raggedright\\arraybackslash}p{3.4cm}rrrrr", caption, "tab:fer-chapter",
+                  groups=list(rows["group"]), breakable="System")
+
+
+def recall_table(frame: pd.DataFrame) -> str:
+    rows = chapter_rows(frame)
+    table = pd.DataFrame({"System": rows["method"]})
+    for name in CLASSES:
+        recall = rows[f"recall_{name}"]
+        table[name[:3].capitalize()] = ["–" if pd.isna(x) else f"{100 * x:.0f}" for x in recall]
+    caption = ("Per-class recall (\\%) on FER2013 PrivateTest of the systems of "
+               "Table~\\ref{tab:fer-chapter} (mean over seeds): "
+               + ", ".join(f"{name[:3].capitalize()} {name}" for name in CLASSES) + ".")
+    return _latex(table, ">{\\raggedright\\arraybackslash}p{3.4cm}" + "r" * len(CLASSES), caption,
+                  "tab:fer-recall", groups=list(rows["group"]), breakable="System")
+
+
+def claims_table(claims: pd.DataFrame) -> str:
+    """The claims table; ``claims``: ``claims_frame``'s columns."""
+    def pct(x):
+        return "–" if x is None or pd.isna(x) else f"{100 * x:.1f}"
+
+    table = pd.DataFrame({
+        # a placeholder (survives escaping) where the source's \\cite goes
+        "Source: system": [f"{a}: {b}" + (f" @@cite{i}@@" if isinstance(key, str) and key else "")
+                           for i, (a, b, key) in enumerate(zip(claims["source"], claims["system"],
+                                                               claims.get("cite", [""] * len(claims)),
+                                                               strict=True))],
+        "Claim": [pct(x) for x in claims["claimed"]],
+        "Ours": [pct(x) for x in claims["measured"]],
+        "Gap": ["–" if pd.isna(x) else f"{100 * x:+.1f}" for x in claims["gap"]],
+        "Why": claims["note"].fillna(""),
+    })
+    caption = ("The source documents' claims (accuracy \\%, under each source's own protocol) "
+               "against this study's FER2013 PrivateTest measurement of the same recipe (ours: "
+               "mean over seeds); gap = ours $-$ claim.")
+    ragged = ">{\\raggedright\\arraybackslash}p"
+    text = _latex(table, f"{ragged}{{3.3cm}}rrr{ragged}{{5.2cm}}", caption, "tab:claims",
+                  environment="longtable")
+    for i, key in enumerate(claims.get("cite", [])):
+        text = text.replace(f"@@cite{i}@@", f"\\cite{{{key}}}")
+    return text
+
+
+def full_table(frame: pd.DataFrame, note: str = "") -> str:
+    """Every method (all data sets), a landscape longtable for the appendix; ``note`` (LaTeX)
+    ends its caption."""
+    method = [m if d == "FER2013" else f"{m} on {d}" for m, d in zip(frame["method"], frame["dataset"])]
+    table = pd.DataFrame({
+        "Method": method,
+        "Classifier / architecture": frame["classifier"],
+        "Accuracy (%)": [_accuracy(r) for r in frame.itertuples()],
+        "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
+        "Train": [_seconds(x) for x in frame["train_seconds"]],
+        "Train CPU": [_seconds(x) for x in frame["train_cpu_seconds"]],
+        "ms (256)": [_ms(x) for x in frame["ms_per_image_batch"]],
+        "ms (1)": [_ms(x) for x in frame["ms_single_image"]],
+        "Params": [_count(x) for x in frame["n_parameters"]],
+    })
+    caption = ("Every method's PrivateTest accuracy (mean $\\pm$ sd over seeds, or a single run's "
+               "95\\% bootstrap interval), macro-F1, training wall and CPU time, inference time "
+               "per face (ms) in a batch of 256 and alone, and parameters; rows of another data "
+               "set name it. " + note).strip()
+    ragged = ">{\\raggedright\\arraybackslash}p"
+    return _latex(table, f"{ragged}{{4.0cm}}{ragged}{{3.8cm}}rrrrrrr", caption, "tab:fer-full",
+                  groups=list(frame["branch"]), environment="longtable", landscape=True,
+                  breakable="Method")

@@ -1,0 +1,124 @@
+"""The chapter as printed (issue 36): LaTeX tables without \\resizebox, chapter.tex that compiles
+on its own and inside a thesis, with no box wider than the page."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.core.data import load_fer2013
+from experiments.core.harness import RunConfig, run_method
+from experiments.reports import print_tables
+from experiments.reports.chapter import markdown_to_latex
+from experiments.reports.report import write_report
+from experiments.reports.table import write_table
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+PDFLATEX = shutil.which("pdflatex")
+needs_tex = pytest.mark.skipif(PDFLATEX is None,
+                               reason="pdflatex not installed (Debian: texlive-latex-recommended)")
+#: a box may stick out by this much (points) before the page counts as broken
+OVERFULL_PT = 3.0
+
+
+def test_markdown_becomes_latex():
+    assert markdown_to_latex("`a_b` at **70%** ± 1, *x*, [t](u) and 5 × 2 †") == (
+        "\\texttt{a\\_\\allowbreak{}b} at \\textbf{70\\%} $\\pm$ 1, \\emph{x}, t and "
+        "5 $\\times$ 2 $\\dagger$")
+    assert markdown_to_latex("landmarks+hog costs $5 & {more}") == (
+        "landmarks+\\allowbreak{}hog costs \\$5 \\& \\{more\\}")
+    assert markdown_to_latex("`**not bold**`") == "\\texttt{**not bold**}"
+
+
+def _frame(rows):
+    base = {"dataset": "FER2013", "n_seeds": 1, "accuracy_std": float("nan"), "ci_low": 0.5,
+            "ci_high": 0.6, "macro_f1": 0.5, "train_seconds": 60.0, "train_cpu_seconds": 90.0,
+            "ms_per_image_batch": 2.0, "ms_single_image": 4.0, "n_parameters": 1e6}
+    frame = pd.DataFrame([{**base, **row} for row in rows])
+    for name in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"):
+        frame[f"recall_{name}"] = 0.5
+    return frame
+
+
+def test_the_chapter_table_takes_each_classifiers_best_by_publictest_and_groups_rows():
+    def row(method, branch, classifier, accuracy, public):
+        return {"method": method, "branch": branch, "classifier": classifier, "accuracy": accuracy,
+                "public_accuracy": public}
+
+    frame = _frame([
+        row("majority", "reference", "m", .25, .25),
+        row("a-rbf_svm", "classical", "RBF SVM", .60, .58),
+        row("b-rbf_svm", "classical", "RBF SVM", .62, .57),  # better on PrivateTest only
+        row("a-tree", "classical", "tree", .4, .4),
+        row("mini_xception_64", "cnn", "x", .6, .6),
+        row("best_small", "cnn", "y", .68, .66),
+        row("late_fusion", "fusion", "z", .7, .7),
+    ])
+    rows = print_tables.chapter_rows(frame)
+    assert list(rows["method"]) == ["majority", "a-rbf_svm", "a-tree", "mini_xception_64", "best_small",
+                                    "late_fusion"]
+    classical = "Classical: best of each classifier"
+    assert list(rows["group"]) == ["Reference", classical, classical, "Source networks", "Our CNNs", "Fusion"]
+    tex = print_tables.chapter_table(frame)
+    assert "resizebox" not in tex and "\\footnotesize" in tex
+    body = tex[tex.index("\\midrule"):tex.index("\\bottomrule")]
+    assert body.count("\\midrule") == 5  # under the header, then between the five groups
+    assert "a-rbf\\_svm & 60.0 [50.0, 60.0] & 0.500 & 1.5 min & 2 & 1.0M \\\\" in tex
+
+
+def _compile(folder: Path, name: str) -> str:
+    """pdflatex ``name`` twice in ``folder``; the log (the test fails on a LaTeX error)."""
+    for _ in range(2):
+        done = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", name],
+                              cwd=folder, capture_output=True, text=True, timeout=300)
+    log = (folder / Path(name).with_suffix(".log")).read_text(errors="replace")
+    assert done.returncode == 0, "\n".join(line for line in log.splitlines() if line.startswith("!"))
+    return log
+
+
+def _overfull(log: str) -> list[float]:
+    return [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)
+            if float(x) > OVERFULL_PT]
+
+
+@needs_tex
+def test_the_chapter_compiles_alone_and_inside_a_thesis(tmp_path, csv_file):
+    data = load_fer2013(csv_file)
+    results = tmp_path / "results"
+    for name in ("majority", "stratified"):
+        run_method(RunConfig(name, results_dir=results, n_boot=50), data)
+    write_table(results)
+    write_report(results)
+    printed = ("chapter.tex", "chapter_table.tex", "recall_table.tex", "claims_table.tex", "comparison.tex")
+    for name in printed:
+        assert "resizebox" not in (results / name).read_text()
+    log = _compile(results, "chapter.tex")
+    assert _overfull(log) == [] and (results / "chapter.pdf").exists()
+    thesis = tmp_path / "thesis.tex"
+    thesis.write_text("\\documentclass[11pt,a4paper]{report}\n"
+                      "\\usepackage{booktabs,array,longtable,pdflscape,graphicx}\n"
+                      "\\newcommand{\\ferresults}{results}\n"
+                      "\\begin{document}\n\\chapter{Before}\nText.\n\\input{results/chapter.tex}\n"
+                      "\\chapter{After}\nMore text.\n\\end{document}\n")
+    log = _compile(tmp_path, "thesis.tex")
+    assert _overfull(log) == [] and "Chapter 3" in log  # the thesis goes on after the \\input
+    assert "Label(s) may have changed" not in log  # the second run resolved every reference
+
+
+@needs_tex
+@pytest.mark.skipif(not (RESULTS / "chapter.tex").exists(), reason="results/chapter.tex not generated")
+def test_the_committed_chapter_compiles_with_every_citation_and_no_overfull_box(tmp_path):
+    folder = tmp_path / "results"
+    shutil.copytree(RESULTS, folder, ignore=shutil.ignore_patterns("runs", "models", ".chapter"))
+    _compile(folder, "chapter.tex")
+    if shutil.which("bibtex"):
+        subprocess.run(["bibtex", "chapter"], cwd=folder, capture_output=True, timeout=120, check=True)
+    log = _compile(folder, "chapter.tex")
+    assert _overfull(log) == []
+    if shutil.which("bibtex"):
+        assert "undefined" not in log, "a citation or reference has no entry in references.bib"
