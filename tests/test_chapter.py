@@ -8,13 +8,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from experiments.core.data import load_fer2013
 from experiments.core.harness import RunConfig, run_method
-from experiments.reports import print_tables
+from experiments.core.plots import plt
+from experiments.reports import figures, print_tables
 from experiments.reports.chapter import markdown_to_latex
+from experiments.reports.print_style import (
+    PRINT_WIDTH_IN,
+    legibility_problems,
+    place_labels,
+    print_figure,
+    print_rc,
+)
 from experiments.reports.report import write_report
 from experiments.reports.table import write_table
 
@@ -122,3 +132,51 @@ def test_the_committed_chapter_compiles_with_every_citation_and_no_overfull_box(
     assert _overfull(log) == []
     if shutil.which("bibtex"):
         assert "undefined" not in log, "a citation or reference has no entry in references.bib"
+
+
+def _figure_frame(n: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Methods crowded near one another, as the real table's best rows are."""
+    rng = np.random.default_rng(seed)
+    branches = ["classical", "cnn", "fusion", "reference"]
+    rows = [{"method": f"method_{i}_{branches[i % 4]}", "branch": branches[i % 4],
+             "classifier": f"c{i % 5}", "accuracy": 0.55 + 0.15 * rng.random(),
+             "public_accuracy": rng.random(),
+             "ms_per_image_batch": 10 ** rng.uniform(-1, 1.5), "n_parameters": 10 ** rng.uniform(4, 7),
+             "model_bytes": 10 ** rng.uniform(5, 8), "run": "nowhere"} for i in range(n)]
+    rows.append({**rows[0], "method": "method_0_twin", "accuracy": rows[0]["accuracy"] + 0.001})
+    return _frame(rows)
+
+
+def test_printed_figures_have_8pt_text_and_no_overlapping_labels(tmp_path, capsys):
+    frame = _figure_frame()
+    paths = figures.accuracy_vs_cost(frame, tmp_path) + figures.per_class_recall(frame, tmp_path)
+    assert {p.name for p in paths} >= {"accuracy_vs_cost.pdf", "accuracy_vs_params.pdf",
+                                       "accuracy_vs_size.pdf", "per_class_recall.pdf"}
+    assert "warning: figures/" not in capsys.readouterr().err  # legibility_problems found nothing
+    width, _ = Image.open(tmp_path / "accuracy_vs_cost.png").size
+    assert width == round(PRINT_WIDTH_IN * 150)  # saved at its drawn width: printed at its size
+
+
+def test_the_legibility_check_finds_small_and_overlapping_text():
+    with print_rc():
+        fig, ax = print_figure(2.0)
+        ax.text(0.1, 0.5, "tiny", fontsize=6)
+        ax.text(0.5, 0.5, "first")
+        ax.text(0.52, 0.5, "second")
+        problems = legibility_problems(fig)
+    assert "text 'tiny' at 6 pt" in problems
+    assert "texts 'first' and 'second' overlap" in problems
+    with print_rc():
+        wide, _ = plt.subplots(figsize=(8, 2))
+        assert legibility_problems(wide) == ["figure is 8.00 in wide, not 5.0 in"]
+
+
+def test_labels_are_placed_without_overlap_even_for_a_cluster():
+    with print_rc():
+        fig, ax = print_figure(3.0)
+        points = [(1.0 + 0.01 * i, 50 + 0.1 * i) for i in range(8)]
+        ax.scatter(*zip(*points, strict=True))
+        ax.set_xlim(0, 3)
+        ax.set_ylim(40, 60)
+        place_labels(ax, points, [f"label_{i}" for i in range(8)])
+        assert legibility_problems(fig) == []

@@ -16,21 +16,26 @@ from experiments.core.data import CLASSES  # noqa: E402
 from experiments.core.metrics import normalise_rows  # noqa: E402
 
 
-def draw_confusion(ax, confusion: np.ndarray, title: str, *, counts: bool = True) -> None:
-    """Row-normalised colours; each cell shows the share and (optionally) the count."""
+def draw_confusion(ax, confusion: np.ndarray, title: str, *, counts: bool = True,
+                   fontsize: float | None = None, short: bool = False) -> None:
+    """Row-normalised colours; each cell shows the share and (optionally) the count;
+    ``fontsize``: every text's size (None: small sizes for a screen); ``short``: classes by
+    their first three letters, upright (for print)."""
     confusion = np.asarray(confusion)
     share = normalise_rows(confusion)
     ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
     for i in range(len(CLASSES)):
         for j in range(len(CLASSES)):
             text = f"{share[i, j]:.2f}" + (f"\n{confusion[i, j]}" if counts else "")
-            ax.text(j, i, text, ha="center", va="center", fontsize=6 if counts else 7,
+            ax.text(j, i, text, ha="center", va="center", fontsize=fontsize or (6 if counts else 7),
                     color="white" if share[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=7)
-    ax.set_xlabel("predicted", fontsize=8)
-    ax.set_ylabel("true", fontsize=8)
-    ax.set_title(title, fontsize=9)
+    names = [c[:3].capitalize() for c in CLASSES] if short else CLASSES
+    ax.set_xticks(range(len(CLASSES)), names, rotation=0 if short else 45, ha="center" if short else "right",
+                  fontsize=fontsize or 7)
+    ax.set_yticks(range(len(CLASSES)), names, fontsize=fontsize or 7)
+    ax.set_xlabel("predicted", fontsize=fontsize or 8)
+    ax.set_ylabel("true", fontsize=fontsize or 8)
+    ax.set_title(title, fontsize=fontsize or 9)
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
@@ -38,14 +43,15 @@ def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
     save_figures(fig, [path], **kwargs)
 
 
-def save_figures(fig, paths: list[str | os.PathLike], dpi: int = 150) -> None:
+def save_figures(fig, paths: list[str | os.PathLike], dpi: int = 150, tight: bool = True) -> None:
     """Save one figure in several formats (e.g. PNG and PDF), each atomically; then close.
-    A PDF carries no creation date, so regenerating an unchanged figure changes no byte."""
+    A PDF carries no creation date, so regenerating an unchanged figure changes no byte.
+    ``tight=False`` keeps the figure's own size (a figure drawn for print at its width)."""
     for path in paths:
         suffix = os.path.splitext(str(path))[1]
         metadata = {"CreationDate": None} if suffix.lower() == ".pdf" else None
         with atomic_path(path, suffix=suffix) as tmp:
-            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=metadata)
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight" if tight else None, metadata=metadata)
     plt.close(fig)
 
 

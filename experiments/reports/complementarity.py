@@ -14,6 +14,7 @@ has nothing to choose.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ import pandas as pd
 from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.harness import component_predictions_file
-from experiments.core.plots import plt, save_figures
+from experiments.core.plots import save_figures
+from experiments.reports.print_style import OKABE_ITO, legibility_problems, print_figure, print_rc
 from experiments.reports.significance import mcnemar_exact, paired_bootstrap
 
 ROLES = ("cnn", "classical")
@@ -163,21 +165,24 @@ def to_markdown(summary: pd.DataFrame, per_class: pd.DataFrame, triple: dict) ->
 
 
 def complementarity_figure(per_class: pd.DataFrame, path_png: Path) -> list[Path]:
-    """Stacked bars per class: both right, only CNN, only classical, neither."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.8))
-    bottom = np.zeros(len(per_class))
-    colours = ("tab:green", "tab:red", "tab:blue", "lightgrey")
-    for outcome, colour in zip(OUTCOMES, colours):
-        values = 100 * per_class[outcome].to_numpy()
-        ax.bar(per_class.index, values, bottom=bottom, color=colour, label=outcome)
-        bottom += values
-    ax.set_ylabel("share of the class's PrivateTest images (%)")
-    ax.set_ylim(0, 100)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Where the CNN and the landmark pipeline are right (components of the fusion)", fontsize=9)
-    fig.tight_layout()
-    paths = [path_png, path_png.with_suffix(".pdf")]
-    save_figures(fig, paths)
+    """Stacked bars per class: both right, only CNN, only classical, neither (drawn for print:
+    ``print_style``)."""
+    with print_rc():
+        fig, ax = print_figure(3.0)
+        bottom = np.zeros(len(per_class))
+        colours = (OKABE_ITO["green"], OKABE_ITO["vermillion"], OKABE_ITO["blue"], "#DDDDDD")
+        for outcome, colour, hatch in zip(OUTCOMES, colours, ("", "//", "..", ""), strict=True):
+            values = 100 * per_class[outcome].to_numpy()
+            ax.bar(per_class.index, values, bottom=bottom, color=colour, hatch=hatch, edgecolor="white",
+                   label=outcome)
+            bottom += values
+        ax.set_ylabel("PrivateTest images (%)")
+        ax.set_ylim(0, 100)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, frameon=False)
+        for problem in legibility_problems(fig):
+            print(f"warning: figures/{path_png.stem}: {problem}", file=sys.stderr)
+        paths = [path_png, path_png.with_suffix(".pdf")]
+        save_figures(fig, paths, tight=False)
     return paths
 
 

@@ -1,26 +1,43 @@
-"""The chapter's figures, from the comparison frame and the run folders (PNG and PDF each).
+"""The chapter's figures, from the comparison frame and the run folders (PNG and PDF each),
+drawn for a printed page (``print_style``: the text width, 8 pt text or larger, labels that
+never overlap, a colour-blind-safe palette with a marker per branch); one panel per file
+except where two panels share a page's width.
 
-* ``accuracy_vs_cost``: PrivateTest accuracy against inference ms/image, parameters and
-  model size (log x), one marker per method, branches told apart, Pareto front drawn;
+* ``accuracy_vs_cost`` (inference ms per face), ``accuracy_vs_params`` and
+  ``accuracy_vs_size``: PrivateTest accuracy against a cost (log x), one marker per method,
+  the Pareto front drawn and labelled;
 * ``per_class_recall``: the best classical and best CNN (by PublicTest) side by side;
 * ``confusion_best``: their row-normalised confusion matrices;
-* ``learning_curves``: PublicTest accuracy of every CNN against epochs and CPU time.
+* ``learning_curves``: PublicTest accuracy of the networks against epochs, the source
+  documents' networks and ours in panels of their own.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from experiments.core.data import CLASSES
-from experiments.core.plots import draw_confusion, plt, save_figures
+from experiments.core.plots import draw_confusion, save_figures
+from experiments.reports.print_style import (
+    BRANCH_STYLE,
+    CURVE_COLOURS,
+    CURVE_MARKERS,
+    OKABE_ITO,
+    legibility_problems,
+    place_labels,
+    print_figure,
+    print_rc,
+)
+from experiments.reports.print_tables import source_network
 
-BRANCH_STYLE = {"reference": ("grey", "x"), "classical": ("tab:blue", "o"), "cnn": ("tab:red", "s"),
-                "fusion": ("tab:purple", "D")}
-COST_AXES = (("ms_per_image_batch", "inference ms / image (batch of 256)"),
-             ("n_parameters", "parameters"), ("model_bytes", "model size (bytes)"))
+#: (file stem, frame column, axis label)
+COST_AXES = (("accuracy_vs_cost", "ms_per_image_batch", "inference ms per face (batch of 256)"),
+             ("accuracy_vs_params", "n_parameters", "parameters"),
+             ("accuracy_vs_size", "model_bytes", "model size (bytes)"))
 
 
 def pareto_front(cost: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -42,35 +59,47 @@ def best_by_branch(frame: pd.DataFrame, branch: str) -> pd.Series | None:
     return None if rows.empty else rows.loc[rows["public_accuracy"].idxmax()]
 
 
+def _save(fig, out_dir: Path, stem: str) -> list[Path]:
+    """Save PNG and PDF at the figure's own size (no tight crop: the printed width is the
+    drawn one), after saying on stderr what would make it hard to read in print."""
+    for problem in legibility_problems(fig):
+        print(f"warning: figures/{stem}: {problem}", file=sys.stderr)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.pdf"]
+    save_figures(fig, paths, tight=False)
+    return paths
+
+
 def accuracy_vs_cost(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
-    fer = frame[frame["dataset"] == "FER2013"]
-    fig, axes = plt.subplots(1, len(COST_AXES), figsize=(5 * len(COST_AXES), 4.2), sharey=True)
-    for ax, (column, label) in zip(axes, COST_AXES):
+    """One file per cost: the learned methods' accuracy against it (the reference guesses cost
+    nothing and learn nothing), their Pareto front labelled."""
+    fer = frame[(frame["dataset"] == "FER2013") & (frame["branch"] != "reference")]
+    paths = []
+    for stem, column, label in COST_AXES:
         rows = fer[fer[column].notna() & (fer[column] > 0)]
-        for branch, (colour, marker) in BRANCH_STYLE.items():
-            part = rows[rows["branch"] == branch]
-            ax.scatter(part[column], 100 * part["accuracy"], c=colour, marker=marker, s=28,
-                       label=branch, zorder=3)
-        learned = rows[rows["branch"] != "reference"]
-        if len(learned):
-            front = learned.iloc[pareto_front(learned[column].to_numpy(), learned["accuracy"].to_numpy())]
+        if rows.empty:
+            continue
+        with print_rc():
+            fig, ax = print_figure(3.6)
+            for branch, (colour, marker) in BRANCH_STYLE.items():
+                part = rows[rows["branch"] == branch]
+                if part.empty:
+                    continue
+                ax.scatter(part[column], 100 * part["accuracy"], c=colour, marker=marker, s=22,
+                           label=branch, zorder=3, linewidths=1.0)
+            front = rows.iloc[pareto_front(rows[column].to_numpy(), rows["accuracy"].to_numpy())]
             ax.step(front[column], 100 * front["accuracy"], where="post", color="black", lw=0.8,
                     ls="--", label="Pareto front", zorder=2)
-            for r in front.itertuples():
-                ax.annotate(r.method, (getattr(r, column), 100 * r.accuracy), fontsize=6,
-                            xytext=(3, 3), textcoords="offset points")
-        if len(rows):
             ax.set_xscale("log")
-        else:
-            ax.text(0.5, 0.5, "no method reports this", ha="center", transform=ax.transAxes)
-        ax.set_xlabel(label)
-        ax.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("PrivateTest accuracy (%)")
-    axes[0].legend(fontsize=7, loc="lower right")
-    fig.suptitle("FER2013: accuracy against cost; Pareto front of the learned methods", fontsize=10)
-    fig.tight_layout()
-    paths = [out_dir / "accuracy_vs_cost.png", out_dir / "accuracy_vs_cost.pdf"]
-    save_figures(fig, paths)
+            ax.set_xlabel(label)
+            ax.set_ylabel("PrivateTest accuracy (%)")
+            ax.grid(alpha=0.3, which="major")
+            ax.legend(loc="lower right", ncols=2)
+            ax.set_ylim(max(0.0, 100 * rows["accuracy"].min() - 8), 100 * rows["accuracy"].max() + 3)
+            ax.margins(x=0.25)  # room beside the extreme points for their labels
+            place_labels(ax, list(zip(front[column], 100 * front["accuracy"], strict=True)),
+                         list(front["method"]),
+                         obstacles=list(zip(rows[column], 100 * rows["accuracy"], strict=True)))
+            paths += _save(fig, out_dir, stem)
     return paths
 
 
@@ -78,38 +107,34 @@ def per_class_recall(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
     bests = [b for b in (best_by_branch(frame, "classical"), best_by_branch(frame, "cnn")) if b is not None]
     if not bests:
         return []
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    width = 0.8 / len(bests)
-    x = np.arange(len(CLASSES))
-    for i, (best, colour) in enumerate(zip(bests, ("tab:blue", "tab:red"))):
-        recall = [100 * best[f"recall_{c}"] for c in CLASSES]
-        ax.bar(x + (i - (len(bests) - 1) / 2) * width, recall, width, color=colour,
-               label=f"{best['method']} ({100 * best['accuracy']:.1f}%)")
-    ax.set_xticks(x, CLASSES)
-    ax.set_ylabel("PrivateTest recall (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("Per-class recall of the best classical and best CNN (chosen on PublicTest)",
-                 fontsize=9)
-    fig.tight_layout()
-    paths = [out_dir / "per_class_recall.png", out_dir / "per_class_recall.pdf"]
-    save_figures(fig, paths)
-    return paths
+    with print_rc():
+        fig, ax = print_figure(2.9)
+        width = 0.8 / len(bests)
+        x = np.arange(len(CLASSES))
+        for i, (best, colour, hatch) in enumerate(zip(bests, (OKABE_ITO["blue"], OKABE_ITO["vermillion"]),
+                                                      ("", "//"), strict=False)):
+            recall = [100 * best[f"recall_{c}"] for c in CLASSES]
+            ax.bar(x + (i - (len(bests) - 1) / 2) * width, recall, width, color=colour, hatch=hatch,
+                   edgecolor="white", label=f"{best['method']} ({100 * best['accuracy']:.1f}%)")
+        ax.set_xticks(x, CLASSES)
+        ax.set_ylabel("PrivateTest recall (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=1, frameon=False)
+        return _save(fig, out_dir, "per_class_recall")
 
 
 def confusion_best(frame: pd.DataFrame, runs: dict[str, dict], out_dir: Path) -> list[Path]:
     bests = [b for b in (best_by_branch(frame, "classical"), best_by_branch(frame, "cnn")) if b is not None]
     if not bests:
         return []
-    fig, axes = plt.subplots(1, len(bests), figsize=(4.6 * len(bests), 4.3), squeeze=False)
-    for ax, best in zip(axes.flat, bests):
-        confusion = np.array(runs[best["run"]]["splits"]["PrivateTest"]["confusion"])
-        draw_confusion(ax, confusion, f"{best['method']} ({100 * best['accuracy']:.1f}%)")
-    fig.tight_layout()
-    paths = [out_dir / "confusion_best.png", out_dir / "confusion_best.pdf"]
-    save_figures(fig, paths)
-    return paths
+    with print_rc():
+        fig, axes = print_figure(3.3 * len(bests), len(bests), 1, squeeze=False)
+        for ax, best in zip(axes.flat, bests, strict=True):
+            confusion = np.array(runs[best["run"]]["splits"]["PrivateTest"]["confusion"])
+            draw_confusion(ax, confusion, f"{best['method']} ({100 * best['accuracy']:.1f}%)", counts=False,
+                           fontsize=8, short=True)
+        return _save(fig, out_dir, "confusion_best")
 
 
 def trained_curves(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -122,43 +147,29 @@ def trained_curves(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def learning_curves(frame: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """PublicTest accuracy of every network (``trained_curves``) against epochs and against
-    cumulative training CPU time, and PublicTest loss against epochs."""
+    """PublicTest accuracy against epochs of every network (``trained_curves``): the source
+    documents' networks in one panel, ours (and the early fusion) in another, each curve with
+    its own colour and marker, legends beside the panels."""
     curves = trained_curves(frame)
     if not curves:
         return []
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
-    untimed = []
-    colours = [*plt.get_cmap("tab10").colors, *plt.get_cmap("Dark2").colors]
-    for index, (name, curve) in enumerate(curves):
-        # 18 distinct colours; from the 19th network on they repeat, with another marker
-        style = {"marker": "." if index < len(colours) else "x", "ms": 3,
-                 "color": colours[index % len(colours)]}
-        axes[0].plot(curve["epoch"], 100 * curve["val_accuracy"], label=name, **style)
-        if "cpu_seconds" in curve and curve["cpu_seconds"].notna().all():
-            axes[1].plot(curve["cpu_seconds"].cumsum() / 3600, 100 * curve["val_accuracy"], **style)
-        else:
-            untimed.append(name)
-        axes[2].plot(curve["epoch"], curve["val_loss"], **style)
-    axes[0].set_ylabel("PublicTest accuracy (%)")
-    axes[1].set_ylabel("PublicTest accuracy (%)")
-    axes[2].set_ylabel("PublicTest loss")
-    axes[0].set_xlabel("epoch")
-    axes[1].set_xlabel("training CPU time (hours, all threads)")
-    axes[1].set_xscale("log")
-    axes[2].set_xlabel("epoch")
-    if untimed:
-        axes[1].text(0.02, 0.02, "no CPU time recorded: " + ", ".join(untimed), fontsize=6,
-                     transform=axes[1].transAxes)
-    for ax in axes:
-        ax.grid(alpha=0.3, which="both")
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="center right", fontsize=7)
-    fig.suptitle("Learning curves of the networks (lowest seed's run; epoch selected on PublicTest)",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.91, 1))  # the legend to the right of the panels
-    paths = [out_dir / "learning_curves.png", out_dir / "learning_curves.pdf"]
-    save_figures(fig, paths)
-    return paths
+    groups = [("source documents' networks", [c for c in curves if source_network(c[0])]),
+              ("our networks", [c for c in curves if not source_network(c[0])])]
+    groups = [(title, members) for title, members in groups if members]
+    with print_rc():
+        fig, axes = print_figure(2.6 * len(groups), len(groups), 1, squeeze=False, sharex=True)
+        for ax, (title, members) in zip(axes.flat, groups, strict=True):
+            for index, (name, curve) in enumerate(members):
+                ax.plot(curve["epoch"], 100 * curve["val_accuracy"], label=name, lw=1.0,
+                        color=CURVE_COLOURS[index % len(CURVE_COLOURS)],
+                        marker=CURVE_MARKERS[index // len(CURVE_COLOURS) % len(CURVE_MARKERS)],
+                        markevery=max(1, len(curve) // 6), ms=3.5)
+            ax.set_title(title)
+            ax.set_ylabel("PublicTest acc. (%)")
+            ax.grid(alpha=0.3)
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        axes.flat[-1].set_xlabel("epoch")
+        return _save(fig, out_dir, "learning_curves")
 
 
 def write_figures(frame: pd.DataFrame, runs: list[dict], out_dir: str | Path) -> list[Path]:

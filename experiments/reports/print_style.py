@@ -1,0 +1,133 @@
+"""Figures sized for a printed page: drawn at the text width of an A4 page (11 pt report class,
+360 pt), so that placed at ``\\textwidth`` every text is printed at the size it was drawn,
+never below ``MIN_FONT_PT``; a colour-blind-safe palette (Okabe and Ito) with one marker per
+branch; labels placed so they never overlap, and a check that says where a figure breaks
+these rules.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+
+from matplotlib.text import Text
+
+from experiments.core.plots import plt
+
+#: A4, 11 pt report: \textwidth = 360 pt = 5 inches
+PRINT_WIDTH_IN = 5.0
+#: the smallest text a printed figure may carry
+MIN_FONT_PT = 8.0
+
+#: Okabe and Ito's colour-blind-safe colours
+OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
+             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "grey": "#999999",
+             "black": "#000000"}
+BRANCH_STYLE = {"reference": (OKABE_ITO["grey"], "x"), "classical": (OKABE_ITO["blue"], "o"),
+                "cnn": (OKABE_ITO["vermillion"], "s"), "fusion": (OKABE_ITO["green"], "D")}
+#: distinct line styles for many curves in one panel: colour x marker
+CURVE_COLOURS = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple", "sky",
+                                        "black", "yellow")]
+CURVE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+_RC = {"font.size": 8.5, "axes.titlesize": 9, "axes.labelsize": 8.5, "xtick.labelsize": 8,
+       "ytick.labelsize": 8, "legend.fontsize": 8, "figure.titlesize": 9, "pdf.fonttype": 42}
+
+
+@contextmanager
+def print_rc():
+    """Matplotlib settings of every printed figure (font sizes at or above ``MIN_FONT_PT``)."""
+    with plt.rc_context(_RC):
+        yield
+
+
+def print_figure(height_in: float, nrows: int = 1, ncols: int = 1, **kwargs):
+    """A figure ``PRINT_WIDTH_IN`` wide laid out by constrained layout (nothing outside it)."""
+    return plt.subplots(nrows, ncols, figsize=(PRINT_WIDTH_IN, height_in), layout="constrained", **kwargs)
+
+
+def _overlaps(a, b, pad: float = 0.5) -> bool:
+    return not (a.x1 + pad <= b.x0 or b.x1 + pad <= a.x0 or a.y1 + pad <= b.y0 or b.y1 + pad <= a.y0)
+
+
+def _annotate(ax, label: str, xy, dx: float, dy: float, fontsize: float, leader: bool):
+    return ax.annotate(label, xy, xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
+                       va="center", ha="left" if dx > 0 else "right",
+                       arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4"} if leader else None)
+
+
+def place_labels(ax, points, labels, fontsize: float = MIN_FONT_PT, obstacles=()) -> list:
+    """Label each (x, y) data point with its text: beside the point (right, else left), or
+    moved up or down in steps of a line with a leader line, at the first place where it
+    overlaps no earlier label, no point of ``points`` or ``obstacles`` (other markers, in data
+    coordinates) and stays inside the axes. Call it
+    after the axes are complete (it draws the figure to know where things are)."""
+    fig = ax.figure
+    fig.canvas.draw()  # constrained layout settles the axes first
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    marks = [ax.transData.transform(p) for p in [*points, *obstacles]]
+    line = fontsize * 1.3
+    placed, texts = [], []
+
+    def clear(box) -> bool:
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        return (inside and all(not _overlaps(box, other) for other in placed)
+                and all(not (box.x0 - 2 <= mx <= box.x1 + 2 and box.y0 - 2 <= my <= box.y1 + 2)
+                        for mx, my in marks))
+
+    for (x, y), label in sorted(zip(points, labels, strict=True), key=lambda item: -item[0][1]):
+        spot = None
+        for k in itertools.chain([0], itertools.chain.from_iterable((-i, i) for i in range(1, 25))):
+            for dx in (5, -5):
+                # measured without its leader line (an arrow's extent is only known once drawn)
+                text = _annotate(ax, label, (x, y), dx, k * line, fontsize, leader=False)
+                box = text.get_window_extent(renderer)
+                text.remove()
+                if clear(box):
+                    spot = (dx, k * line, box)
+                    break
+            if spot is not None:
+                break
+        dx, dy, box = spot or (5, 0, None)  # nowhere clear: beside it (legibility_problems says so)
+        chosen = _annotate(ax, label, (x, y), dx, dy, fontsize, leader=dy != 0)
+        placed.append(box if box is not None else chosen.get_window_extent(renderer))
+        texts.append(chosen)
+    return texts
+
+
+def _undrawn_tick_labels(fig) -> set[int]:
+    """Tick labels matplotlib keeps but does not draw: their ticks lie outside the view."""
+    hidden = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            slack = 1e-9 * abs(high - low)
+            for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]:
+                location = tick.get_loc()
+                if location is None or not low - slack <= location <= high + slack:
+                    hidden.update({id(tick.label1), id(tick.label2)})
+    return hidden
+
+
+def legibility_problems(fig) -> list[str]:
+    """What would make ``fig`` hard to read printed at ``PRINT_WIDTH_IN``: a width other than
+    that, a text below ``MIN_FONT_PT``, two texts that overlap."""
+    problems = []
+    width = fig.get_size_inches()[0]
+    if abs(width - PRINT_WIDTH_IN) > 0.01:
+        problems.append(f"figure is {width:.2f} in wide, not {PRINT_WIDTH_IN} in")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes, undrawn = [], _undrawn_tick_labels(fig)
+    for text in fig.findobj(lambda artist: hasattr(artist, "get_text") and hasattr(artist, "get_fontsize")):
+        if not text.get_visible() or not text.get_text().strip() or id(text) in undrawn:
+            continue
+        if text.get_fontsize() < MIN_FONT_PT - 1e-6:
+            problems.append(f"text {text.get_text()!r} at {text.get_fontsize():g} pt")
+        # the text's own box (an annotation's extent would include its leader line)
+        boxes.append((text.get_text(), Text.get_window_extent(text, renderer)))
+    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+        if _overlaps(box_a, box_b, pad=-0.5):
+            problems.append(f"texts {a!r} and {b!r} overlap")
+    return problems
