@@ -42,7 +42,7 @@ CLUSTER ?=
 GRID       = $(FER) grid --cluster $(CLUSTER) $(DATA_ARG) $(SUBSET_ARG) --results "$(RESULTS)"
 
 .PHONY: setup test lint data-info methods run reference features baselines cnn cnns fusion table \
-        detectors latency flip ship demo report chapter evaluate evaluate-photos all clean-cache
+        detectors latency flip ship demo report chapter tex evaluate evaluate-photos all clean-cache
 
 setup: $(VENV)/.installed
 
@@ -202,6 +202,15 @@ demo: setup
 
 report: setup
 	$(FER) report --results "$(RESULTS)"
+
+# TeX for `make chapter` and the tests that compile the chapter (they skip without it): Debian's
+# packages where apt-get can install them, else say what to install
+TEX_PACKAGES = texlive-latex-recommended texlive-fonts-recommended
+tex:
+	@if command -v pdflatex >/dev/null; then echo "pdflatex is installed"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES) >/dev/null && echo "installed $(TEX_PACKAGES)"; \
+	else echo "make tex: install pdflatex and bibtex yourself (Debian/Ubuntu: sudo apt install $(TEX_PACKAGES); macOS: MacTeX; Windows: MiKTeX)" >&2; exit 2; fi
 
 # results/chapter.pdf from results/chapter.tex (written by `make report`): latexmk where it is
 # installed, else pdflatex, bibtex and pdflatex twice; auxiliary files stay in results/.chapter/
