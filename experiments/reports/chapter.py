@@ -19,8 +19,11 @@ import pandas as pd
 #: the figures the chapter shows: (file stem under figures/, label, caption)
 FIGURES = (
     ("accuracy_vs_cost", "fig:accuracy-cost",
-     "FER2013 PrivateTest accuracy against inference time per face (batch of 256, log scale), "
-     "one marker per method and branch; the dashed line is the Pareto front."),
+     "FER2013 PrivateTest accuracy of the learned methods against inference time per face "
+     "(batch of 256, features included, log scale), one marker per method and branch; the "
+     "dashed line is the Pareto front, whose methods are named."),
+    ("accuracy_vs_params", "fig:accuracy-params",
+     "FER2013 PrivateTest accuracy against the number of learned parameters (log scale)."),
     ("per_class_recall", "fig:recall",
      "Per-class recall of the best classical method and the best CNN (both chosen on PublicTest)."),
     ("confusion_best", "fig:confusion",

@@ -307,7 +307,9 @@ def write_report(results_dir: str | Path) -> Path:
     frame = comparison_frame(runs)
     significance = significance_frame(frame)
     complementarity = complementarity_frame(fusion_triples(runs))
-    figures = [("Accuracy against cost (Pareto front dashed)", "accuracy_vs_cost"),
+    figures = [("Accuracy against inference time per face (Pareto front dashed)", "accuracy_vs_cost"),
+               ("Accuracy against parameters", "accuracy_vs_params"),
+               ("Accuracy against model size", "accuracy_vs_size"),
                ("Per-class recall of the two bests", "per_class_recall"),
                ("Confusion matrices of the two bests (row-normalised)", "confusion_best"),
                ("Learning curves of the networks (CNNs and the early fusion)", "learning_curves"),
