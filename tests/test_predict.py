@@ -352,3 +352,25 @@ def test_demo_portraits_and_clip(tmp_path, results, capsys):
     assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == [
         "astronaut_annotated.png", "clip_annotated.mp4", "grace_hopper_annotated.png"]
     assert "26 faces in 26 images/frames; end-to-end" in capsys.readouterr().err
+
+
+def test_the_models_index_says_whether_each_shipped_model_is_its_best_seed(results):
+    import shutil
+
+    from experiments.tools.models import write_index
+
+    first = next(p for p in (results / "runs" / "majority").iterdir() if not p.name.startswith("."))
+    ship("majority", results)
+
+    def row() -> str:
+        return next(line for line in write_index(results).read_text().splitlines()
+                    if line.startswith("| majority"))
+
+    assert row().endswith("| yes |")
+    better = shutil.copytree(first, first.with_name("29990101T000000000-seed1"))
+    metrics = json.loads((better / "metrics.json").read_text())
+    metrics["splits"]["PublicTest"]["accuracy"] = 0.99
+    metrics["seed"] = 1
+    (better / "metrics.json").write_text(json.dumps(metrics))
+    shutil.rmtree(better / "model")  # trained elsewhere: its model is not here
+    assert "no: seed 1 is better (99.0%), its model went with the machine it was trained on" in row()

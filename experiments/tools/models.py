@@ -341,6 +341,30 @@ def _fusion_parts(name: str, run: Path, results_dir: Path) -> tuple[list[Path], 
     return files, references, to_ship
 
 
+def _best_seed_note(name: str, meta: dict, results_dir: Path) -> str:
+    """"yes" when the shipped run is ``name``'s best by PublicTest (current settings), else why
+    another is not shipped: a shipped fusion uses this one, or the better one's model is not
+    on this machine (models stay out of git), or the shipped run is of older settings."""
+    runs = fer_runs(results_dir, name, current=True)
+    if not runs:
+        return "no run of the current settings yet"
+    best = best_by_publictest(runs)
+    shipped = Path(meta["run"]).name
+    if best.name == shipped:
+        return "yes"
+    if shipped not in {run.name for run in runs}:
+        return f"no: shipped from older settings; {best.name} is current"
+    metrics = read_json(best / "metrics.json", f"delete the run folder {best} or restore it")
+    public = 100 * metrics["splits"]["PublicTest"]["accuracy"]
+    better = f"seed {metrics.get('seed')} is better ({public:.1f}%)"
+    user = _fusion_using(name, results_dir, None)
+    if user is not None:
+        return f"no: {better}, but the shipped {user} fuses this one"
+    if not (best / "model").is_dir():
+        return f"no: {better}, its model went with the machine it was trained on (train it again to ship it)"
+    return f"no: {better}; ship it with `python -m experiments ship {name}`"
+
+
 def write_index(results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     """``results/models/README.md``: every shipped model, its files, size and accuracy."""
     results_dir = Path(results_dir)
@@ -349,15 +373,17 @@ def write_index(results_dir: str | Path = DEFAULT_RESULTS) -> Path:
              "of one full-data run's `model/`, with `shipped.json` naming the run (a late fusion "
              "refers to its components' folders, which must stay beside it). Use them with "
              "`python -m experiments predict PHOTO --model METHOD` (no training needed); the "
-             "default model is the one with the best PublicTest accuracy.", "",
-             "| Method | Files | Size | PublicTest % | PrivateTest % | Run |",
-             "|---|---|---:|---:|---:|---|"]
+             "default model is the one with the best PublicTest accuracy. Best seed: whether the "
+             "shipped run is its method's best by PublicTest among the runs of its current "
+             "settings, and if not, why.", "",
+             "| Method | Files | Size | PublicTest % | PrivateTest % | Run | Best seed |",
+             "|---|---|---:|---:|---:|---|---|"]
     for name, meta in shipped_models(results_dir).items():
         files = ", ".join(meta["files"]) + "".join(f"; uses `{folder}/` ({role})"
                                                   for role, folder in meta.get("uses", {}).items())
         lines.append(f"| {name} | {files} | {meta['bytes'] / 2**20:.2f} MB | "
                      f"{100 * meta['publictest_accuracy']:.1f} | {100 * meta['privatetest_accuracy']:.1f} | "
-                     f"`{meta['run']}` |")
+                     f"`{meta['run']}` | {_best_seed_note(name, meta, results_dir)} |")
     path = results_dir / SHIPPED / "README.md"
     atomic.write_text(path, "\n".join(lines) + "\n")
     return path
