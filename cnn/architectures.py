@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from cnn.config import NORMALISATIONS
@@ -351,14 +352,23 @@ class PixelScaling(layers.Layer):
 
     ``unit``: [0, 1]; ``symmetric``: [-1, 1]; ``standardise``: each image to zero mean and
     unit variance (the standard deviation floored at one grey level, so a flat image stays
-    finite). Living inside the model, it travels with the saved file.
+    finite); ``dataset``: ``(x - mean) / std`` with the Training set's ``mean`` and ``std``
+    (``dataset_statistics``), fixed numbers in the layer's config. Living inside the model,
+    it travels with the saved file, statistics included.
     """
 
-    def __init__(self, mode: str = "unit", **kwargs):
+    def __init__(self, mode: str = "unit", mean: float | None = None, std: float | None = None, **kwargs):
         super().__init__(**kwargs)
         if mode not in NORMALISATIONS:
             raise ValueError(f"mode must be one of {NORMALISATIONS}, got {mode!r}")
+        if (mode == "dataset") != (mean is not None and std is not None):
+            raise ValueError('mean and std are needed for mode "dataset" (the Training set\'s, '
+                             'see dataset_statistics), and only for it')
+        if mode == "dataset" and not std > 0:
+            raise ValueError(f"std must be positive, got {std!r}")
         self.mode = mode
+        self.mean = None if mean is None else float(mean)
+        self.std = None if std is None else float(std)
 
     def call(self, x):
         x = ops.cast(x, "float32")
@@ -366,6 +376,8 @@ class PixelScaling(layers.Layer):
             return x / 255.0
         if self.mode == "symmetric":
             return x / 127.5 - 1.0
+        if self.mode == "dataset":
+            return (x - self.mean) / self.std
         mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
         std = ops.std(x, axis=(1, 2, 3), keepdims=True)
         return (x - mean) / ops.maximum(std, 1.0)
@@ -374,16 +386,33 @@ class PixelScaling(layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "mode": self.mode}
+        extra = {"mean": self.mean, "std": self.std} if self.mode == "dataset" else {}
+        return {**super().get_config(), "mode": self.mode, **extra}
 
 
-def build_model(name: str, normalisation: str = "unit") -> keras.Model:
-    """Architecture ``name`` with ``PixelScaling(normalisation)`` in front: raw pixels in."""
+def dataset_statistics(images: np.ndarray) -> tuple[float, float]:
+    """The mean and standard deviation of all pixels of ``images`` (grey levels 0..255), for
+    ``PixelScaling("dataset")``: one number each, as Keras' featurewise normalisation computes
+    for one-channel images; the deviation floored at one grey level. Pass the Training images
+    only: the statistics are part of the trained model."""
+    pixels = np.asarray(images, dtype=np.float64)
+    if pixels.size == 0:
+        raise ValueError("no images to compute the scaling statistics on")
+    return float(pixels.mean()), float(max(pixels.std(), 1.0))
+
+
+def build_model(name: str, normalisation: str = "unit",
+                statistics: tuple[float, float] | None = None) -> keras.Model:
+    """Architecture ``name`` with ``PixelScaling(normalisation)`` in front: raw pixels in.
+
+    ``statistics``: the Training set's ``(mean, std)`` (``dataset_statistics``), for the
+    "dataset" normalisation only."""
     if name not in BUILDERS:
         raise KeyError(f"unknown architecture {name!r}; known: {', '.join(BUILDERS)}")
+    mean, std = statistics if statistics is not None else (None, None)
     core = BUILDERS[name]()
     inputs = keras.Input(INPUT_SHAPE, name="pixels")
-    outputs = core(PixelScaling(normalisation, name="scaling")(inputs))
+    outputs = core(PixelScaling(normalisation, mean, std, name="scaling")(inputs))
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "plateau", "cosine")
 BALANCING = ("none", "oversample", "class_weight")
-NORMALISATIONS = ("unit", "symmetric", "standardise")
+NORMALISATIONS = ("unit", "symmetric", "standardise", "dataset")
 MONITORS = ("accuracy", "loss")
 TEACHER_FIELDS = ("teacher", "teacher_weight", "teacher_temperature")
 #: fields left out of a config's ``as_dict`` while they hold these values, so the recipes that
@@ -88,7 +88,9 @@ class TrainConfig:
     oversample_augmentation: Augmentation = OVERSAMPLE_AUGMENTATION
     label_smoothing: float = 0.0
     #: input scaling inside the model: "unit" [0, 1], "symmetric" [-1, 1],
-    #: "standardise" (each image to zero mean, unit variance)
+    #: "standardise" (each image to zero mean, unit variance), "dataset" (the Training set to
+    #: zero mean, unit variance: one mean and one standard deviation of all Training pixels,
+    #: computed when fitting and stored in the model)
     normalisation: str = "unit"
     #: average the probabilities of the image and its mirror image at prediction time
     tta_flip: bool = False

@@ -13,7 +13,6 @@ teacher's, which is in the teacher's own row.
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 
 from cnn.methods import CnnMethod, factory
@@ -40,7 +39,6 @@ class DistilledMethod(CnnMethod):
 
     def fit(self, train: FerData, val: FerData) -> DistilledMethod:
         from cnn import training
-        from cnn.architectures import build_model
         from cnn.inference import fold_batch_norm
         from experiments.tools.models import fitted_for_seed
 
@@ -51,9 +49,8 @@ class DistilledMethod(CnnMethod):
             raise ValueError(f"the teacher {name} must be a pixel-only CNN")
         forward = training.teacher_forward(fold_batch_norm(teacher.model_), teacher.train_config.tta_flip)
         identity = {"method": name, "run": Path(self.teacher_source_["run"] or "refit").name}
-        build = partial(build_model, self.architecture, self.train_config.normalisation)
-        self._fit_with(build, (train.images, train.labels), (val.images, val.labels), train, val,
-                       teacher=(identity, forward))
+        self._fit_with(self._builder(train), (train.images, train.labels), (val.images, val.labels),
+                       train, val, teacher=(identity, forward))
         return self
 
     def selection(self) -> dict:

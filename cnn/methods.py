@@ -62,12 +62,21 @@ class CnnMethod(Method):
 
     def fit(self, train: FerData, val: FerData) -> CnnMethod:
         from cnn import training
-        from cnn.architectures import build_model
 
         training.set_threads(self.threads)
-        build = partial(build_model, self.architecture, self.train_config.normalisation)
-        self._fit_with(build, (train.images, train.labels), (val.images, val.labels), train, val)
+        self._fit_with(self._builder(train), (train.images, train.labels), (val.images, val.labels),
+                       train, val)
         return self
+
+    def _builder(self, train: FerData):
+        """``build()`` of this method's network with its input scaling; for the "dataset"
+        normalisation, with the statistics of ``train`` (the Training images: never PublicTest
+        or PrivateTest), which the model keeps."""
+        from cnn.architectures import build_model, dataset_statistics
+
+        dataset = self.train_config.normalisation == "dataset"
+        statistics = dataset_statistics(train.images) if dataset else None
+        return partial(build_model, self.architecture, self.train_config.normalisation, statistics)
 
     def _fit_with(self, build, train_data: tuple, val_data: tuple, train: FerData, val: FerData,
                   teacher: tuple[dict, object] | None = None) -> None:
@@ -122,7 +131,9 @@ class CnnMethod(Method):
         (a CNN's time per image does not depend on its weights)."""
         from cnn.architectures import build_model
 
-        self._use(build_model(self.architecture, self.train_config.normalisation))
+        # made-up statistics for the "dataset" scaling: the timing does not depend on them
+        statistics = (127.5, 64.0) if self.train_config.normalisation == "dataset" else None
+        self._use(build_model(self.architecture, self.train_config.normalisation, statistics))
         return self
 
     # ------------------------------------------------------------------ prediction
@@ -143,9 +154,18 @@ class CnnMethod(Method):
         meta = {"architecture": self.architecture, "classes": list(CLASSES),
                 "input": "grey levels 0..255, shape (N, 48, 48, 1); scaling is inside the model",
                 "normalisation": self.train_config.normalisation,
+                **self._scaling_statistics(),
                 "tta_flip": self.train_config.tta_flip, "seed": self.seed}
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
         return [model_path, meta_path]
+
+    def _scaling_statistics(self) -> dict:
+        """``{"scaling_statistics": {"mean", "std", "of"}}`` where the model's input scaling uses
+        the Training set's statistics (they live in the model; this repeats them for readers)."""
+        layers = [layer for layer in self.model_.layers if layer.name == "scaling"]
+        if not layers or getattr(layers[0], "mode", None) != "dataset":
+            return {}
+        return {"scaling_statistics": {"mean": layers[0].mean, "std": layers[0].std, "of": "Training"}}
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> CnnMethod:
@@ -207,16 +227,19 @@ class CnnMethod(Method):
                 "work_dir": None if self.work_dir is None else str(self.work_dir)}
 
     def describe_split(self, name: str, split: FerData) -> dict:
-        if name != "Training" or self.train_config.balance == "none":
+        if name != "Training":
             return {}
+        scaling = self._scaling_statistics() if self.model_ is not None else {}
+        if self.train_config.balance == "none":
+            return scaling
         from cnn.training import class_weights, oversampled_indices
 
         if self.train_config.balance == "oversample":
             copies = oversampled_indices(split.labels, self.train_config)
             return {"oversampled_class": self.train_config.oversample_class,
-                    "oversampled_copies": len(copies)}
+                    "oversampled_copies": len(copies), **scaling}
         weights = class_weights(split.labels, self.train_config)
-        return {"class_weights": dict(zip(CLASSES, np.round(weights, 4).tolist()))}
+        return {"class_weights": dict(zip(CLASSES, np.round(weights, 4).tolist())), **scaling}
 
     def artifacts(self) -> dict[str, Path]:
         if self.result_ is None:

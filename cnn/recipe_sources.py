@@ -27,8 +27,11 @@ _UNIT = "not stated: chose x/255 ([0, 1]), the usual Keras scaling, because the 
 _NO_BALANCE = "not stated: chose none because the source does not rebalance the classes"
 _NO_L2 = "not stated: chose none (no L2, no weight decay) because the source names no weight penalty"
 _NN_SCALING = ('"Habop manubsix FER Hopmanusyercs Takum oOpa3oM, 4TOOBI ero JaHHbIE HAIOMUHAJIN '
-               'HOPMAJIbHOE PaclpeielieHHe" [the FER data set is normalised to look normally distributed: '
-               'zero mean, unit variance]; here each image is standardised on its own')
+               'HOPMAJIbHOE PaclpeielieHHe" [the FER data set is normalised so that its data look normally '
+               'distributed], "UMEH HyJIEBO€ MaTeMaTHYeCKOe OXKHIaHUC M CIMHUYHYIO Jucriepcuro" [with zero '
+               'mean and unit variance]: the data set, not each image; one mean and deviation for all pixels '
+               'or one per pixel position not stated: chose one each (as Keras\' featurewise normalisation '
+               'gives for grey images), computed on Training only (never on PublicTest or PrivateTest)')
 _UA_EPOCHS = ('"Усі мережі (A) – (C) пройшли навчання протягом 60 епох." [all networks (A)-(C) trained '
               '60 epochs]')
 _MX_RATE = ("source: \"reduce_lr = ReduceLROnPlateau('val_loss', factor=0.1,\" with "

@@ -31,9 +31,9 @@ class ArchitectureInfo:
     #: would take more than about 4 h on the 2-core CPU trains what fits about 3 h); None: as
     #: the source
     source_training: str | None = None
-    #: bumped when the builder changes what a run of this name trains (a corrected layer
-    #: setting); in the run key when above 0, so the runs of an older builder stop being the
-    #: method's current runs
+    #: bumped when the builder or the recipe changes what a run of this name trains (a corrected
+    #: reading of its source); in the run key when above 0, so the runs of an older reading stop
+    #: being the method's current runs
     revision: int = 0
 
 
@@ -106,9 +106,11 @@ _INFOS = (
         "2-conv + 4-dense CNN (nn 1)",
         "Nizhny Novgorod article's model 1: 2 conv 5x5, 2 pool, 4 dense, no regularisation",
         "article (Russian, Nizhny Novgorod), model 1",
-        # standardised inputs as in the article; optimizer, rate, epochs not given.
+        # the data set normalised to zero mean, unit variance as in the article (with the
+        # Training set's statistics); optimizer, rate, epochs not given.
         TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=30,
-                    augmentation=NO_AUGMENTATION, normalisation="standardise"),
+                    augmentation=NO_AUGMENTATION, normalisation="dataset"),
+        revision=1,  # the data set normalised, not each image on its own (revision 0)
     ),
     ArchitectureInfo(
         "nn_model2",
@@ -119,7 +121,8 @@ _INFOS = (
         # about 3 h here (about 450 s each); the learning curve shows whether PublicTest
         # accuracy was still rising.
         TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=24,
-                    augmentation=NO_AUGMENTATION, normalisation="standardise"),
+                    augmentation=NO_AUGMENTATION, normalisation="dataset"),
+        revision=1,  # the data set normalised, not each image on its own (revision 0)
     ),
     ArchitectureInfo(
         "bauman_4conv",

@@ -47,7 +47,8 @@ def _splits(data: FerData):
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_builder_matches_its_documented_size(name):
-    model = build_model(name, ARCHITECTURES[name].recipe.normalisation)
+    normalisation = ARCHITECTURES[name].recipe.normalisation
+    model = build_model(name, normalisation, (120.0, 60.0) if normalisation == "dataset" else None)
     assert model.count_params() == N_PARAMETERS[name]
     assert f"{N_PARAMETERS[name]:,}" in BUILDERS[name].__doc__
     images = np.random.default_rng(0).integers(0, 256, (3, 48, 48, 1)).astype(np.float32)
@@ -86,7 +87,12 @@ def test_recipes_follow_the_sources():
     assert (xception.schedule, xception.plateau_factor, xception.plateau_patience) == ("plateau", 0.1, 12)
     assert xception.normalisation == "symmetric"
     assert ARCHITECTURES["thesis_tiny"].recipe.balance == "oversample"
-    assert ARCHITECTURES["nn_model2"].recipe.normalisation == "standardise"
+    # the Nizhny Novgorod article normalises the data set, not each image
+    assert {ARCHITECTURES[n].recipe.normalisation for n in ("nn_model1", "nn_model2")} == {"dataset"}
+    # a corrected reading of the source: the older runs are no longer the method's current ones
+    for name in ("nn_model1", "nn_model2"):
+        assert ARCHITECTURES[name].revision == 1, name
+        assert make_method(name, seed=0).run_key()["revision"] == 1, name
     # a recipe shortened to fit the CPU says so, and only then
     shortened = {n: info.source_training for n, info in ARCHITECTURES.items() if info.source_training}
     until = "until early stopping (patience 50, at most 10000 epochs)"
@@ -133,6 +139,25 @@ def test_pixel_scaling_modes():
     model = build_model("thesis_tiny", "standardise")
     z = keras.ops.convert_to_numpy(model.get_layer("scaling")(x))
     assert abs(z.mean()) < 1e-5 and abs(z.std() - 1) < 1e-5
+    # the data set's statistics, fixed in the layer: every image scaled by the same numbers
+    fixed = build_model("thesis_tiny", "dataset", (100.0, 50.0)).get_layer("scaling")(x)
+    fixed = keras.ops.convert_to_numpy(fixed)
+    np.testing.assert_allclose(fixed.ravel(), [-2.0, -0.98, 3.1, 2.08], atol=1e-6)
+    with pytest.raises(ValueError, match="mean and std"):
+        build_model("thesis_tiny", "dataset")
+    with pytest.raises(ValueError, match="mean and std"):
+        build_model("thesis_tiny", "unit", (100.0, 50.0))
+
+
+def test_dataset_statistics_are_one_mean_and_deviation_floored():
+    from cnn.architectures import dataset_statistics
+
+    images = np.array([[[0, 10], [20, 30]], [[40, 50], [60, 70]]], np.uint8)
+    mean, std = dataset_statistics(images)
+    assert mean == pytest.approx(35.0) and std == pytest.approx(np.std(np.arange(0, 80, 10)))
+    assert dataset_statistics(np.full((2, 3, 3), 7, np.uint8)) == (7.0, 1.0)
+
+
 
 
 @pytest.mark.parametrize("name", [*BUILDERS, "hybrid_small"])
@@ -267,6 +292,8 @@ def test_augmentation_identity_and_flip_are_exact(data):
                                    is_copy).numpy()
     np.testing.assert_array_equal(mixed[4:], x[4:])
     assert not np.array_equal(mixed[:4], x[:4])
+
+
 
 
 # ----------------------------------------------------------------------------- schedule logic
@@ -473,6 +500,37 @@ def test_saved_model_reloads_with_the_same_predictions(tmp_path, data):
     assert loaded.architecture == "thesis_tiny" and loaded.branch == "cnn"
     assert method.n_parameters() == N_PARAMETERS["thesis_tiny"]
     assert method.cost_details()["flops"] == count_flops(build_model("thesis_tiny"))
+
+
+def test_dataset_normalisation_uses_training_statistics_and_survives_save_load(tmp_path, data):
+    """The "dataset" scaling (the Nizhny Novgorod article's): mean and deviation of the Training
+    images only, fixed in the model, so the saved model predicts the same after reloading."""
+    from cnn.architectures import dataset_statistics
+    from experiments.tools.models import load_method
+
+    train, val = _splits(data)
+    test = data.split("PrivateTest")
+    config = TINY.with_overrides(normalisation="dataset", balance="none")
+    method = CnnMethod("thesis_tiny", seed=0, config=config, work_dir=tmp_path / "w", verbose=False)
+    method.fit(train, val)
+    layer = method.model_.get_layer("scaling")
+    assert (layer.mode, layer.mean, layer.std) == ("dataset", *dataset_statistics(train.images))
+    assert (layer.mean, layer.std) != dataset_statistics(data.images)  # not all three splits'
+    assert (layer.mean, layer.std) != dataset_statistics(np.concatenate([train.images, val.images]))
+    proba = method.predict_proba(test.images)
+    files = method.save(tmp_path / "model")
+    meta = json.loads(files[1].read_text())
+    assert meta["normalisation"] == "dataset"
+    assert meta["scaling_statistics"] == {"mean": layer.mean, "std": layer.std, "of": "Training"}
+    assert method.describe_split("Training", train)["scaling_statistics"]["mean"] == layer.mean
+    reloaded = keras.saving.load_model(files[0])
+    assert reloaded.get_layer("scaling").get_config() == layer.get_config()
+    np.testing.assert_allclose(reloaded.predict(test.images[..., None].astype(np.float32), verbose=0),
+                               proba, atol=1e-6)
+    loaded = load_method(tmp_path / "model")
+    np.testing.assert_allclose(loaded.predict_proba(test.images), proba, atol=1e-6)
+    # the nn models train so by their recipes; their untrained copies (timing) build too
+    assert CnnMethod("nn_model1", verbose=False).untrained().model_.get_layer("scaling").mode == "dataset"
 
 
 def test_default_work_dir_depends_on_data_and_recipe(data):

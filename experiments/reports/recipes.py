@@ -19,7 +19,9 @@ TITLE = "# Training recipes of the source networks"
 OURS = "this project"
 _OPTIMISERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
 _SCALINGS = {"unit": "x / 255, to [0, 1]", "symmetric": "x / 127.5 - 1, to [-1, 1]",
-             "standardise": "each image to zero mean, unit variance"}
+             "standardise": "each image to zero mean, unit variance",
+             "dataset": "(x - mean) / std with the mean and standard deviation of all Training pixels "
+                        "(stored in the model): the data set to zero mean, unit variance"}
 
 
 def source_networks() -> list[ArchitectureInfo]:
