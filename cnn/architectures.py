@@ -71,21 +71,25 @@ def ua_a(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
 
 
 def ua_c(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.Model:
-    """Ukrainian article's network (C), Gudi et al.'s FER net + one layer: 56,883,015 parameters.
+    """Ukrainian article's network (C), Gudi et al.'s FER net + one conv layer: 56,883,015 parameters.
 
-    Gudi et al.: conv 64 5x5 -> max-pool 3x3/2 -> conv 64 5x5 -> conv 128 4x4 -> Dense 3072
-    -> dropout -> softmax, ReLU throughout. The article adds "an intermediate layer to cut
-    the parameter count"; read here as a second max-pool 3x3/2 after the second conv (the
-    reading of the source the comparison comes from; the article calls it a conv layer).
-    With "same" padding it halves each side, so Dense 3072 sees 12*12*128 = 18,432 inputs
-    instead of 73,728 (226M parameters without it). Dropout 0.5 (rate not given).
+    The article's text: Gudi's net starts with the 48x48 input, "followed by one conv layer",
+    and "contains two conv layers and one fully connected layer" joined to the output, dropout
+    on the fully connected layer, ReLU throughout; the article adds "a second intermediate
+    conv layer to reduce the number of parameters". So three conv layers: Gudi's first, the
+    added intermediate one, Gudi's last before the dense layer. The article gives no sizes;
+    they are read from its reference, Gudi et al. 2015, position by position: conv 64 5x5 ->
+    max-pool 3x3/2 (Gudi's; the article names no pooling) -> conv 64 5x5 (the added layer) ->
+    conv 128 4x4 -> Dense 3072 -> dropout -> softmax (Gudi's paper itself lists three conv
+    layers; the article counts two). A conv layer cuts the parameter count only by shrinking
+    the maps: the added one has stride 2, so with "same" padding Dense 3072 sees 12*12*128 =
+    18,432 inputs instead of 73,728 (226M parameters without it). Dropout 0.5 (rate not given).
     """
     return keras.Sequential([
         keras.Input(input_shape),
         layers.Conv2D(64, 5, padding="same", activation="relu"),
         layers.MaxPooling2D(3, strides=2, padding="same"),
-        layers.Conv2D(64, 5, padding="same", activation="relu"),
-        layers.MaxPooling2D(3, strides=2, padding="same"),  # the added intermediate layer
+        layers.Conv2D(64, 5, strides=2, padding="same", activation="relu"),  # the added intermediate layer
         layers.Conv2D(128, 4, padding="same", activation="relu"),
         layers.Flatten(),
         layers.Dense(3072, activation="relu"),

@@ -83,9 +83,15 @@ SOURCES: dict[str, dict[str, str]] = {
         "class balancing": _NO_BALANCE,
     },
     "ua_c": {
-        "layers": '"Взагалі дана мережа містить два згорткових шари та одним повнозв’язний шар" [Gudi\'s '
-                  'net: 2 conv + 1 dense]; "вирішено застосовати другий проміжний згортковий шар для '
-                  'зменшення кількості параметрів" [an added intermediate conv layer]',
+        "layers": '"За цим шаром роташований один згортковий шар. Взагалі дана мережа містить два '
+                  'згорткових шари та одним повнозв’язний шар" [after the 48x48 input one conv layer; '
+                  'Gudi\'s net: 2 conv + 1 dense]; "вирішено застосовати другий проміжний згортковий шар '
+                  'для зменшення кількості параметрів" [an added intermediate conv layer, to reduce the '
+                  'parameters]: 3 conv layers; sizes not stated: chose those of its reference, Gudi et al. '
+                  '[4] (64 5x5, 64 5x5, 128 4x4, a 3x3/2 max-pool after the first, Dense 3072), position by '
+                  'position, though Gudi\'s paper lists three conv layers where the article counts two; '
+                  'chose stride 2 for the added layer because a conv layer cuts the parameters only by '
+                  'shrinking the maps',
         "regularisers": _NO_L2,
         "dropout": '"Метод проріджування було застосовано до повністю пов\'язаного шару" [dropout on the '
                    'dense layer]; rate not stated: chose 0.5',
@@ -208,8 +214,8 @@ HERE: dict[str, dict[str, str]] = {
         "dropout": "0.5 after Dense 512",
     },
     "ua_c": {
-        "layers": "conv 64 5x5 -> pool 3/2 -> conv 64 5x5 -> pool 3/2 (the added layer) -> conv 128 4x4 -> "
-                  "Dense 3072 -> Dense 7",
+        "layers": 'conv 64 5x5 -> pool 3/2 -> conv 64 5x5 stride 2 (the added layer) -> conv 128 4x4, all '
+                  '"same" -> Dense 3072 -> Dense 7',
         "regularisers": "none",
         "dropout": "0.5 after Dense 3072",
     },

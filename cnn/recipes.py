@@ -91,8 +91,8 @@ _INFOS = (
     ),
     ArchitectureInfo(
         "ua_c",
-        "Gudi et al. CNN + pool (ua C)",
-        "Ukrainian article's net (C): Gudi et al.'s FER net + extra max-pool, Dense 3072",
+        "Gudi et al. CNN + conv (ua C)",
+        "Ukrainian article's net (C): Gudi et al.'s FER net + an intermediate strided conv, Dense 3072",
         "article (Ukrainian), network (C), after Gudi et al. 2015",
         # the article trains 60 epochs; here 45 (about 230 s each on the 2-core CPU: ~3 h of
         # the ~4 h that 60 would take), and the learning curve shows whether PublicTest accuracy
@@ -100,6 +100,9 @@ _INFOS = (
         TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=45,
                     augmentation=NO_AUGMENTATION, normalisation="unit"),
         source_training="60 epochs",
+        # the article's text: Gudi's net of two conv layers and the added layer a conv layer
+        # (revision 0: Gudi's three convs and an added max-pool)
+        revision=1,
     ),
     ArchitectureInfo(
         "nn_model1",

@@ -90,7 +90,7 @@ def test_recipes_follow_the_sources():
     # the Nizhny Novgorod article normalises the data set, not each image
     assert {ARCHITECTURES[n].recipe.normalisation for n in ("nn_model1", "nn_model2")} == {"dataset"}
     # a corrected reading of the source: the older runs are no longer the method's current ones
-    for name in ("nn_model1", "nn_model2"):
+    for name in ("ua_c", "nn_model1", "nn_model2"):
         assert ARCHITECTURES[name].revision == 1, name
         assert make_method(name, seed=0).run_key()["revision"] == 1, name
     # a recipe shortened to fit the CPU says so, and only then
@@ -156,6 +156,32 @@ def test_dataset_statistics_are_one_mean_and_deviation_floored():
     mean, std = dataset_statistics(images)
     assert mean == pytest.approx(35.0) and std == pytest.approx(np.std(np.arange(0, 80, 10)))
     assert dataset_statistics(np.full((2, 3, 3), 7, np.uint8)) == (7.0, 1.0)
+
+
+def _layer_list(model) -> list[str]:
+    """``Conv2D 64 5x5/1``, ``MaxPooling2D 3x3/2``, ``Dropout 0.5``, ``Dense 3072``, ...: a
+    Sequential builder's layers in order."""
+    def describe(layer) -> str:
+        kind = layer.__class__.__name__
+        if isinstance(layer, keras.layers.Conv2D):
+            return f"{kind} {layer.filters} {layer.kernel_size[0]}x{layer.kernel_size[1]}/{layer.strides[0]}"
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            return f"{kind} {layer.pool_size[0]}x{layer.pool_size[1]}/{layer.strides[0]}"
+        if isinstance(layer, keras.layers.Dense):
+            return f"{kind} {layer.units}"
+        if isinstance(layer, keras.layers.Dropout):
+            return f"{kind} {layer.rate:g}"
+        return kind
+
+    return [describe(layer) for layer in model.layers]
+
+
+def test_ua_c_is_gudis_two_convs_and_the_articles_added_conv_layer():
+    """The article: Gudi's net has two conv layers and one dense layer; (C) adds an
+    intermediate conv layer that cuts the parameters (stride 2); no added max-pool."""
+    assert _layer_list(BUILDERS["ua_c"]()) == [
+        "Conv2D 64 5x5/1", "MaxPooling2D 3x3/2", "Conv2D 64 5x5/2", "Conv2D 128 4x4/1", "Flatten",
+        "Dense 3072", "Dropout 0.5", "Dense 7"]
 
 
 
