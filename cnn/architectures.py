@@ -149,9 +149,12 @@ def bauman_4conv(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.M
     """Bauman article's 4-conv CNN: 663,783 parameters.
 
     Conv 32, 32, 64, 64 (3x3, "same", ReLU), each followed by a 2x2 max-pool, with batch
-    norm, then Flatten (3*3*64) -> Dense 1024 ReLU -> Dense 7 softmax. The article says batch
-    norm and dropout are used but not where: BN after each conv (before ReLU) and dropout 0.5
-    after Dense 1024, as in the article's own transfer-learning heads.
+    norm, then dropout, Flatten (3*3*64) -> Dense 1024 ReLU -> Dense 7 softmax. The article
+    names batch norm and dropout after the convolutions and pools and before "Flatten" and the
+    dense layer, without their places (its figure is lost): BN after each conv (before ReLU);
+    one dropout after the last pool, before Flatten, and none after Dense 1024 (the text names
+    none there). Rate 0.5, as the article's transfer-learning heads put at the same place
+    (Flatten and dropout 0.5 after the pretrained body).
     """
     model = keras.Sequential([keras.Input(input_shape)], name="bauman_4conv")
     for filters in (32, 32, 64, 64):
@@ -159,9 +162,9 @@ def bauman_4conv(input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES) -> keras.M
         model.add(layers.BatchNormalization())
         model.add(layers.Activation("relu"))
         model.add(layers.MaxPooling2D(2))
+    model.add(layers.Dropout(0.5))
     model.add(layers.Flatten())
     model.add(layers.Dense(1024, activation="relu"))
-    model.add(layers.Dropout(0.5))
     model.add(layers.Dense(n_classes, activation="softmax"))
     return model
 

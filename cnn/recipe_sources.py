@@ -145,7 +145,12 @@ SOURCES: dict[str, dict[str, str]] = {
         "regularisers": '"Чтобы ускорить процесс обучения, был задействован алгоритм batch normalization" '
                         '[batch norm, to speed up training; where not stated]',
         "dropout": '"в качестве метода регуляризации, предотвращающего переобучение сети, - техника Dropout" '
-                   '[dropout]; rate and place not stated: chose 0.5 after Dense 1024',
+                   '[dropout], named after the pools and before "Перед полносвязным слоем, состоящим из 1024 '
+                   'нейронов [...] проводилась линейаризация при помощи слоя «Flatten»" [before Dense 1024, '
+                   'Flatten]; place and rate not stated (Fig. 2 is lost): chose one dropout 0.5 after the '
+                   'conv part, before Flatten, as the article\'s transfer heads: "линейаризация при помощи '
+                   'Flatten и «прореживание» нейронов с помощью Dropout с вероятностью 0,5" [Flatten and '
+                   'dropout 0.5 after the pretrained body]',
         "optimiser": '"в качестве оптимизатора – «Adam» со скоростью обучения 0,0001" [Adam, rate 1e-4]',
         "learning rate and schedule": '"«Adam» со скоростью обучения 0,0001" [rate 1e-4]; no schedule named '
                                       '(only the transfer models\' SGD decays)',
@@ -230,9 +235,9 @@ HERE: dict[str, dict[str, str]] = {
         "dropout": "0.25 after each block and each hidden dense layer",
     },
     "bauman_4conv": {
-        "layers": 'conv 32, 32, 64, 64 3x3 "same", each + pool 2 -> Dense 1024 -> Dense 7',
+        "layers": 'conv 32, 32, 64, 64 3x3 "same", each + pool 2 -> Flatten -> Dense 1024 -> Dense 7',
         "regularisers": "batch norm after each conv (before ReLU)",
-        "dropout": "0.5 after Dense 1024",
+        "dropout": "0.5 after the last pool, before Flatten; none after Dense 1024",
     },
     "mini_xception": {
         "layers": "2 x conv 8 3x3 -> 4 residual separable modules (16, 32, 64, 128) -> conv 7 3x3 -> GAP",

@@ -135,6 +135,7 @@ _INFOS = (
         # Adam 1e-4 and early stopping with patience 5 as in the article (it stopped at 112).
         TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=150, patience=5,
                     augmentation=NO_AUGMENTATION, normalisation="unit"),
+        revision=1,  # dropout after the conv part, where the article names it (revision 0: after Dense 1024)
     ),
     ArchitectureInfo(
         "bauman_4conv_112",
@@ -147,6 +148,7 @@ _INFOS = (
         # PublicTest epoch kept, to show what the article's schedule gives under this protocol.
         TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=64, epochs=112,
                     augmentation=NO_AUGMENTATION, normalisation="unit"),
+        revision=1,  # bauman_4conv's builder: dropout after the conv part (revision 0: after Dense 1024)
     ),
     ArchitectureInfo(
         "mini_xception",

@@ -90,7 +90,7 @@ def test_recipes_follow_the_sources():
     # the Nizhny Novgorod article normalises the data set, not each image
     assert {ARCHITECTURES[n].recipe.normalisation for n in ("nn_model1", "nn_model2")} == {"dataset"}
     # a corrected reading of the source: the older runs are no longer the method's current ones
-    for name in ("ua_c", "nn_model1", "nn_model2"):
+    for name in ("ua_c", "nn_model1", "nn_model2", "bauman_4conv", "bauman_4conv_112"):
         assert ARCHITECTURES[name].revision == 1, name
         assert make_method(name, seed=0).run_key()["revision"] == 1, name
     # a recipe shortened to fit the CPU says so, and only then
@@ -184,6 +184,12 @@ def test_ua_c_is_gudis_two_convs_and_the_articles_added_conv_layer():
         "Dense 3072", "Dropout 0.5", "Dense 7"]
 
 
+def test_bauman_dropout_follows_the_conv_part_not_the_dense_layer():
+    block = ["Conv2D {} 3x3/1", "BatchNormalization", "Activation", "MaxPooling2D 2x2/2"]
+    expected = [line.format(filters) for filters in (32, 32, 64, 64) for line in block]
+    expected += ["Dropout 0.5", "Flatten", "Dense 1024", "Dense 7"]
+    assert _layer_list(BUILDERS["bauman_4conv"]()) == expected
+    assert BUILDERS["bauman_4conv_112"] is BUILDERS["bauman_4conv"]
 
 
 @pytest.mark.parametrize("name", [*BUILDERS, "hybrid_small"])
