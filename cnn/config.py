@@ -44,7 +44,8 @@ NO_AUGMENTATION = Augmentation()
 STANDARD_AUGMENTATION = Augmentation(flip=True, rotation=10.0, shift=0.1, zoom=0.1)
 #: wider ranges for long schedules, where overfitting, not underfitting, is the risk
 STRONG_AUGMENTATION = Augmentation(flip=True, rotation=15.0, shift=0.15, zoom=0.15)
-#: what the thesis applied to its synthetic Disgust images: rotation and shift
+#: the default for the oversampled copies: rotation and shift (the thesis' own, rotation, shift
+#: and zoom, is thesis_tiny's recipe in ``recipes.py``)
 OVERSAMPLE_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1)
 
 

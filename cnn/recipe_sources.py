@@ -64,8 +64,14 @@ SOURCES: dict[str, dict[str, str]] = {
                         "only for Disgust (see class balancing)",
         "input scaling": _UNIT,
         "class balancing": '"вплоть до увеличения доли класса «Disgust» до уровня «Surprise»" [Disgust '
-                           'generated up to Surprise\'s share] by "операции вращения по оси и смещения углов '
-                           'изображения" [rotation and shift]; ranges not stated',
+                           'generated up to Surprise\'s share]; the copies\' changes are described three '
+                           'ways: "операции вращения по оси и смещения углов изображения" [rotation and '
+                           'shift] (chapter 2), "на основе опреций масштабирования, смещения и вращения" '
+                           '[scaling, shift and rotation] (chapter 3, what the program does), "со случайными '
+                           'параметрами операций масштабирования и вращения" [scaling and rotation, random '
+                           'parameters] (conclusion): chose all three, as the program\'s description lists '
+                           'them; ranges not stated (the ImageDataGenerator parameters were in the lost '
+                           'рисунок 26): chose rotation 10 degrees, shift 0.1, zoom 0.1, the usual values',
     },
     "ua_a": {
         "layers": '"Дана мережа складається із трьох згорткових шарів та двох повнозв’язних шарів" [3 conv + '

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnn.config import NO_AUGMENTATION, STANDARD_AUGMENTATION, STRONG_AUGMENTATION, TrainConfig
+from cnn.config import (
+    NO_AUGMENTATION,
+    STANDARD_AUGMENTATION,
+    STRONG_AUGMENTATION,
+    Augmentation,
+    TrainConfig,
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,12 @@ MINI_XCEPTION = TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=32,
                             normalisation="symmetric")
 UNTIL_EARLY_STOPPING = "until early stopping (patience 50, at most 10000 epochs)"
 
+#: the bachelor thesis' synthetic Disgust images: its three descriptions name rotation and shift
+#: (chapter 2), scaling, shift and rotation (chapter 3, what the program does) and scaling and
+#: rotation (conclusion), "with random parameters"; here all three. The ranges were in a lost
+#: code figure (рисунок 26, ImageDataGenerator): 10 degrees, 0.1 and 0.1, the usual values.
+THESIS_OVERSAMPLE_AUGMENTATION = Augmentation(rotation=10.0, shift=0.1, zoom=0.1)
+
 
 def distilled_from(teacher: str) -> TrainConfig:
     """best_small_fast's recipe (best_small's minus the flip) distilled from ``teacher`` (its run
@@ -75,10 +87,13 @@ _INFOS = (
         "tiny CNN, 2 conv (thesis)",
         "bachelor thesis' tiny CNN: 2 conv + Dense 500, Disgust oversampled (535k params)",
         "bachelor thesis (Russian), 'fewest layers, no landmarks'",
-        # Adam and the Disgust oversampling are the thesis'; learning rate, batch size and
-        # epochs are not given: Keras' Adam default, 64 and 30 epochs.
+        # Adam and the Disgust oversampling (rotated, shifted and zoomed copies) are the
+        # thesis'; learning rate, batch size and epochs are not given: Keras' Adam default, 64
+        # and 30 epochs.
         TrainConfig(optimizer="adam", learning_rate=1e-3, batch_size=64, epochs=30,
-                    balance="oversample", augmentation=NO_AUGMENTATION, normalisation="unit"),
+                    balance="oversample", oversample_augmentation=THESIS_OVERSAMPLE_AUGMENTATION,
+                    augmentation=NO_AUGMENTATION, normalisation="unit"),
+        revision=1,  # the Disgust copies also zoomed, as two of the thesis' three descriptions
     ),
     ArchitectureInfo(
         "ua_a",

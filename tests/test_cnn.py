@@ -87,10 +87,13 @@ def test_recipes_follow_the_sources():
     assert (xception.schedule, xception.plateau_factor, xception.plateau_patience) == ("plateau", 0.1, 12)
     assert xception.normalisation == "symmetric"
     assert ARCHITECTURES["thesis_tiny"].recipe.balance == "oversample"
+    # the thesis' Disgust copies: rotated, shifted and zoomed (its three descriptions together)
+    assert ARCHITECTURES["thesis_tiny"].recipe.oversample_augmentation == Augmentation(
+        rotation=10, shift=0.1, zoom=0.1)
     # the Nizhny Novgorod article normalises the data set, not each image
     assert {ARCHITECTURES[n].recipe.normalisation for n in ("nn_model1", "nn_model2")} == {"dataset"}
     # a corrected reading of the source: the older runs are no longer the method's current ones
-    for name in ("ua_c", "nn_model1", "nn_model2", "bauman_4conv", "bauman_4conv_112"):
+    for name in ("thesis_tiny", "ua_c", "nn_model1", "nn_model2", "bauman_4conv", "bauman_4conv_112"):
         assert ARCHITECTURES[name].revision == 1, name
         assert make_method(name, seed=0).run_key()["revision"] == 1, name
     # a recipe shortened to fit the CPU says so, and only then
@@ -326,6 +329,25 @@ def test_augmentation_identity_and_flip_are_exact(data):
     assert not np.array_equal(mixed[:4], x[:4])
 
 
+def test_thesis_disgust_copies_are_rotated_shifted_and_zoomed(data):
+    """thesis_tiny's recipe: only the Disgust copies change, and each by all three changes the
+    thesis names (a zoom alone already changes them)."""
+    import tensorflow as tf
+
+    config = ARCHITECTURES["thesis_tiny"].recipe
+    assert config.balance == "oversample" and not config.augmentation.active
+    copies = config.oversample_augmentation
+    assert (copies.rotation, copies.shift, copies.zoom, copies.flip) == (10, 0.1, 0.1, False)
+    x = data.images[:8, :, :, None].astype(np.float32)
+    seed, is_copy = tf.constant([3, 4], tf.int64), tf.constant([True] * 4 + [False] * 4)
+    for changes in (copies, Augmentation(zoom=copies.zoom)):
+        out = training.augment_batch(tf.constant(x), seed, config.augmentation, changes, is_copy).numpy()
+        np.testing.assert_array_equal(out[4:], x[4:])
+        assert all(not np.array_equal(o, i) for o, i in zip(out[:4], x[:4]))
+    # the pipeline augments the copies of this recipe
+    train, _ = _splits(data)
+    index, is_copy = training.epoch_plan(train.labels, config, seed=0, epoch=0)
+    assert is_copy.any() and np.all(train.labels[index[is_copy]] == CLASSES.index("disgust"))
 
 
 # ----------------------------------------------------------------------------- schedule logic
