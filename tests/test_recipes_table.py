@@ -54,3 +54,30 @@ def test_mini_xception_rate_row_shows_the_plateau() -> None:
 
 def test_cells_escape_pipes_and_join_lines() -> None:
     assert cell("a | b\nc") == "a \\| b c"
+
+
+def _row(network: str, setting: str) -> tuple[str, str]:
+    """``(Here, Source says)`` of one setting of ``network``'s section."""
+    section = recipes_markdown().split(f"\n## {network}\n")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith(f"| {setting} |"))
+    return row.split(" | ")[1], row.split(" | ")[2]
+
+
+def test_corrected_readings_of_the_sources_are_in_the_table() -> None:
+    # the Nizhny Novgorod article normalises the data set, with Training's statistics
+    for network in ("nn_model1", "nn_model2"):
+        here, source = _row(network, "input scaling")
+        assert "all Training pixels" in here and "each image" not in here
+        assert "Training only" in source and "here each image" not in source
+    # the thesis' Disgust copies: rotation, shift and zoom, its three descriptions quoted
+    here, source = _row("thesis_tiny", "class balancing")
+    assert "rotation 10 degrees, shift 0.1, zoom 0.1" in here
+    assert source.count("масштабирования") == 2 and "смещения углов" in source
+    # the Ukrainian article's (C): Gudi's two conv layers and an added conv layer, no added pool
+    here, source = _row("ua_c", "layers")
+    assert "stride 2 (the added layer)" in here and here.count("pool") == 1
+    assert "два згорткових шари" in source and "проміжний згортковий шар" in source
+    # the Bauman network: dropout after the conv part, where the article names it
+    for network in ("bauman_4conv", "bauman_4conv_112"):
+        here, _ = _row(network, "dropout")
+        assert here.startswith("0.5 after the last pool, before Flatten")
