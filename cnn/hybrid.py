@@ -32,6 +32,8 @@ HYBRID = "hybrid_small"
 class HybridMethod(CnnMethod):
     """best_small's body and the landmark geometry in one network (early fusion)."""
 
+    LOADER = "cnn.hybrid:HybridMethod"
+
     branch = "fusion"
     features = "pixels + landmark geometry"
 

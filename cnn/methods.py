@@ -13,6 +13,7 @@ Environment overrides (read when a method is made, recorded in its config):
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -40,6 +41,9 @@ class CnnMethod(Method):
 
     branch = "cnn"
     features = "pixels"
+    #: the class that loads a saved model of this method ("module:Class"), recorded in its
+    #: model.json, so loading needs no knowledge of the subclasses (and no import of them here)
+    LOADER = "cnn.methods:CnnMethod"
 
     def __init__(self, architecture: str, seed: int = 0, *, config: TrainConfig | None = None,
                  epochs: int | None = None, time_budget_minutes: float | None = None,
@@ -155,7 +159,7 @@ class CnnMethod(Method):
                 "input": "grey levels 0..255, shape (N, 48, 48, 1); scaling is inside the model",
                 "normalisation": self.train_config.normalisation,
                 **self._scaling_statistics(),
-                "tta_flip": self.train_config.tta_flip, "seed": self.seed}
+                "tta_flip": self.train_config.tta_flip, "seed": self.seed, "loader": self.LOADER}
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
         return [model_path, meta_path]
 
@@ -176,10 +180,10 @@ class CnnMethod(Method):
 
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
-        if "landmarks" in meta and cls is CnnMethod:  # the early-fusion network
-            from cnn.hybrid import HybridMethod
-
-            return HybridMethod.load(directory)
+        # models saved before the loader was recorded: the early-fusion network by its landmarks
+        loader = meta.get("loader") or (_HYBRID_LOADER if "landmarks" in meta else CnnMethod.LOADER)
+        if loader != cls.LOADER:
+            return _loader_class(loader).load(directory)
         method = cls(meta["architecture"], seed=meta.get("seed", 0), verbose=False)
         method.set_tta_flip(bool(meta.get("tta_flip")))  # before the model: one predictor built
         method._use(keras.saving.load_model(directory / "model.keras", compile=False))
@@ -320,3 +324,15 @@ for _name, _info in ARCHITECTURES.items():
     # cnn.distill): they read more than the pixels
     if not _info.uses_landmarks and _info.recipe.teacher is None:
         register(_name, _info.description)(factory(_name))
+
+
+_HYBRID_LOADER = "cnn.hybrid:HybridMethod"
+
+
+def _loader_class(loader: str):
+    """The class a model.json's ``loader`` names; only this package's classes are loaded."""
+    module, _, name = loader.partition(":")
+    if not module.startswith("cnn.") or not name:
+        raise ValueError(f"model.json names an unknown loader {loader!r}")
+    return getattr(importlib.import_module(module), name)
+

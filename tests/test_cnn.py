@@ -668,3 +668,14 @@ def test_flip_average_and_its_comparison(tmp_path, data):
     joblib.dump(DummyClassifier().fit(np.zeros((7, 1)), np.arange(7)), majority / "model" / "model.joblib")
     with pytest.raises(ValueError, match="not a CNN"):
         flip.compare("majority", data, tmp_path / "results", batch=8, repeats=2)
+
+
+def test_a_saved_model_names_the_class_that_loads_it():
+    from cnn.hybrid import HybridMethod
+    from cnn.methods import CnnMethod, _loader_class
+
+    assert _loader_class(HybridMethod.LOADER) is HybridMethod
+    assert _loader_class(CnnMethod.LOADER) is CnnMethod
+    for bad in ("os:system", "cnn.methods", "experiments.cli:main"):
+        with pytest.raises(ValueError, match="unknown loader"):
+            _loader_class(bad)
