@@ -18,6 +18,7 @@ from pathlib import Path
 from cnn.methods import CnnMethod, factory
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import FerData
+from experiments.core.store import fitted_for_seed
 from experiments.method import register
 
 
@@ -40,7 +41,6 @@ class DistilledMethod(CnnMethod):
     def fit(self, train: FerData, val: FerData) -> DistilledMethod:
         from cnn import training
         from cnn.inference import fold_batch_norm
-        from experiments.tools.models import fitted_for_seed
 
         training.set_threads(self.threads)
         name = self.train_config.teacher

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from experiments.core import store
 from experiments.core.data import CLASSES, FerData, load_fer2013
 from experiments.core.harness import RunConfig, run_method
 from experiments.method import Method, available_methods
 from experiments.methods import fusion
 from experiments.methods.fusion import LateFusion, choose_temperature, choose_weight, temper
-from experiments.tools import models
 from experiments.tools.models import load_method
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -91,7 +91,7 @@ def _synthetic(seed: int = 0, flip_private: bool = False) -> FerData:
 def _stubbed(monkeypatch):
     stubs = {"cnn_stub": lambda: Oracle("cnn", set(range(0, 256, 2)), 0.6),  # even first pixels
              "classical_stub": lambda: Oracle("classical", set(range(0, 256, 3)), 0.9)}
-    monkeypatch.setattr(models, "make_method", lambda name, seed: stubs[name]())
+    monkeypatch.setattr(store, "make_method", lambda name, seed: stubs[name]())
 
 
 def test_selection_never_looks_at_privatetest(tmp_path, monkeypatch):

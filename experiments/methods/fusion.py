@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from experiments.core.data import FerData
-from experiments.core.errors import read_json
+from experiments.core.errors import CorruptFileError, read_json
 from experiments.core.runs import fer_runs
+from experiments.core.store import FUSION_FILE, fitted_for_seed, load_method, shipped_run_id
 from experiments.method import Method, register
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
 WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))
-FUSION_FILE = "fusion.json"  # a fusion model folder: components, temperatures, weight
 SHIPPED_COMPONENTS = "shipped_components"  # in a shipped fusion.json: role -> {folder, run}
 ROLES = ("cnn", "classical")
 BEST = "best"
@@ -118,8 +118,6 @@ class LateFusion(Method):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, train: FerData, val: FerData) -> LateFusion:
-        from experiments.tools.models import fitted_for_seed
-
         names = self.resolved()
         self.cnn_name, self.classical_name = names["cnn"], names["classical"]
         self.classifier = f"late fusion ({self.cnn_name} + {self.classical_name})"
@@ -164,8 +162,6 @@ class LateFusion(Method):
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> LateFusion:
-        from experiments.tools.models import load_method
-
         directory = Path(directory)
         meta = json.loads((directory / FUSION_FILE).read_text())
         fusion = cls(meta["cnn"], meta["classical"], meta.get("seed", 0))
@@ -199,9 +195,6 @@ class LateFusion(Method):
 
 def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
     """A shipped fusion's component: the shipped model beside it, checked to be the run fused."""
-    from experiments.core.errors import CorruptFileError
-    from experiments.tools.models import load_method, shipped_run_id
-
     folder = directory.parent / reference["folder"]
     shipped = shipped_run_id(reference["folder"], directory.parent.parent)
     if shipped != reference["run"]:
