@@ -322,7 +322,7 @@ def _register_all() -> None:
             def factory(seed: int, fs=feature_set, clf=classifier, cfg=config) -> ClassicalMethod:
                 return ClassicalMethod(fs, clf, cfg, seed)
 
-            register(name, description)(factory)
+            register(name, description, branch="classical")(factory)
 
 
 _register_all()

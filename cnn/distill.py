@@ -60,4 +60,4 @@ class DistilledMethod(CnnMethod):
 
 for _name, _info in ARCHITECTURES.items():
     if _info.recipe.teacher is not None and not _info.uses_landmarks:
-        register(_name, _info.description)(factory(_name, DistilledMethod))
+        register(_name, _info.description, branch="cnn")(factory(_name, DistilledMethod))

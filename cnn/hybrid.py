@@ -108,6 +108,5 @@ def _hybrid_factory(seed: int) -> HybridMethod:
     return HybridMethod(seed, **environment_overrides())
 
 
-_hybrid_factory.branch = "fusion"
 register(HYBRID, "early fusion: best_small's conv body + 68-landmark geometry in one network "
-                 "(1.57M params)")(_hybrid_factory)
+                 "(1.57M params)", branch="fusion")(_hybrid_factory)

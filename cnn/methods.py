@@ -323,7 +323,7 @@ for _name, _info in ARCHITECTURES.items():
     # the early-fusion network and the distilled students register themselves (cnn.hybrid,
     # cnn.distill): they read more than the pixels
     if not _info.uses_landmarks and _info.recipe.teacher is None:
-        register(_name, _info.description)(factory(_name))
+        register(_name, _info.description, branch="cnn")(factory(_name))
 
 
 _HYBRID_LOADER = "cnn.hybrid:HybridMethod"

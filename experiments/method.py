@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import joblib
@@ -113,46 +114,47 @@ class UnknownMethodError(KeyError):
 
 
 MethodFactory = Callable[[int], Method]
-_REGISTRY: dict[str, tuple[MethodFactory, str]] = {}
-#: modules whose import registers methods; a branch that is not installed yet is skipped
-_PROVIDERS = ("experiments.methods.reference", "baselines.methods", "cnn.methods", "cnn.hybrid",
-              "cnn.distill", "experiments.methods.fusion")
+_REGISTRY: dict[str, tuple[MethodFactory, str, str]] = {}
+#: the entry-point group (pyproject.toml) naming the modules whose import registers methods;
+#: a new branch adds its module there, nothing here changes
+PROVIDER_GROUP = "fer_compare.methods"
+BRANCHES = ("reference", "classical", "cnn", "fusion")
 
 
-def register(name: str, description: str) -> Callable[[MethodFactory], MethodFactory]:
-    """Decorator: make ``factory(seed) -> Method`` available under ``name``."""
+def register(name: str, description: str, *, branch: str) -> Callable[[MethodFactory], MethodFactory]:
+    """Decorator: make ``factory(seed) -> Method`` available under ``name``, in ``branch``
+    (one of ``BRANCHES``: the table's grouping, declared by the method's module)."""
+    if branch not in BRANCHES:
+        raise ValueError(f"method {name!r}: branch {branch!r} is not one of {BRANCHES}")
 
     def decorate(factory: MethodFactory) -> MethodFactory:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} registered twice")
-        _REGISTRY[name] = (factory, description)
+        _REGISTRY[name] = (factory, description, branch)
         return factory
 
     return decorate
 
 
 def _load_providers() -> None:
-    for module in _PROVIDERS:
+    """Import every module the installed package names under ``PROVIDER_GROUP``; one whose
+    branch's libraries are not installed is skipped."""
+    for entry in entry_points(group=PROVIDER_GROUP):
         try:
-            importlib.import_module(module)
+            importlib.import_module(entry.value)
         except ModuleNotFoundError as err:
-            if err.name != module:
+            if err.name != entry.value:
                 raise
+    if not _REGISTRY:
+        raise RuntimeError(f"no method is registered: the package's entry points ({PROVIDER_GROUP}) "
+                           "are missing; install it again (make setup)")
 
 
 def available_methods(branch: str | None = None) -> dict[str, str]:
     """Registered method names and their one-line descriptions (optionally of one branch)."""
     _load_providers()
-    return {name: desc for name, (factory, desc) in sorted(_REGISTRY.items())
-            if branch is None or branch_of(factory) == branch}
-
-
-def branch_of(factory: MethodFactory) -> str:
-    """The branch a factory belongs to, from the package that registered it."""
-    if getattr(factory, "branch", None):  # a factory may say (the fusion methods do)
-        return factory.branch
-    package = factory.__module__.split(".")[0]
-    return {"baselines": "classical", "cnn": "cnn"}.get(package, "reference")
+    return {name: desc for name, (_, desc, own) in sorted(_REGISTRY.items())
+            if branch is None or own == branch}
 
 
 def make_method(name: str, seed: int = 0) -> Method:

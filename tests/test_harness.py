@@ -145,3 +145,21 @@ def test_report_is_written_from_the_runs_and_names_what_is_missing(tmp_path, dat
     for missing in ("latency.md", "detectors.md", "significance.md"):
         assert f"_(`{missing}` not generated yet)_" in text
     assert "The 2 runs in this table took" in text
+
+
+def test_methods_register_through_entry_points_in_the_branch_they_declare():
+    """No list of providers: the installed package's entry points name the modules; each
+    method's registered branch is the one its own class reports in every run."""
+    from importlib.metadata import entry_points
+
+    from experiments.method import _REGISTRY, PROVIDER_GROUP, register
+
+    modules = {entry.value for entry in entry_points(group=PROVIDER_GROUP)}
+    assert {"baselines.methods", "cnn.methods", "experiments.methods.fusion"} <= modules
+    names = available_methods()
+    by_branch = [set(available_methods(b)) for b in ("reference", "classical", "cnn", "fusion")]
+    assert set().union(*by_branch) == set(names) and sum(map(len, by_branch)) == len(names)
+    for name in names:
+        assert make_method(name).branch == _REGISTRY[name][2], name
+    with pytest.raises(ValueError, match="branch 'deep'"):
+        register("x", "y", branch="deep")

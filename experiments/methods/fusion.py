@@ -227,8 +227,9 @@ def _late_fusion_mlp(seed: int) -> LateFusion:
     return LateFusion(_component_from_environment("FER_FUSION_CNN", "cnn"), SHIPPABLE_CLASSICAL, seed)
 
 
-_late_fusion.branch = _late_fusion_mlp.branch = "fusion"
 register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "
-                        "probabilities, temperatures and weight chosen on PublicTest")(_late_fusion)
+                        "probabilities, temperatures and weight chosen on PublicTest",
+         branch="fusion")(_late_fusion)
 register("late_fusion_mlp", "late fusion of the best CNN and the landmark MLP, small enough to ship "
-                            "(the best landmark pipeline's RBF SVM is not)")(_late_fusion_mlp)
+                            "(the best landmark pipeline's RBF SVM is not)",
+         branch="fusion")(_late_fusion_mlp)

@@ -7,7 +7,7 @@ from sklearn.dummy import DummyClassifier
 from experiments.method import SklearnMethod, register
 
 
-@register("majority", "always the most frequent Training class (happy)")
+@register("majority", "always the most frequent Training class (happy)", branch="reference")
 def majority(seed: int) -> SklearnMethod:
     return SklearnMethod(
         DummyClassifier(strategy="most_frequent"),
@@ -15,7 +15,7 @@ def majority(seed: int) -> SklearnMethod:
     )
 
 
-@register("stratified", "random guess drawn from the Training class frequencies")
+@register("stratified", "random guess drawn from the Training class frequencies", branch="reference")
 def stratified(seed: int) -> SklearnMethod:
     return SklearnMethod(
         DummyClassifier(strategy="stratified", random_state=seed),
