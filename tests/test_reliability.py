@@ -695,7 +695,12 @@ def test_one_ctrl_c_ends_a_main_thread_stuck_in_native_code(tmp_path):
     Here the main thread blocks SIGINT and sleeps, so the signal reaches only the watchdog's
     thread: the watchdog ends the process with 130 within its grace time."""
     ready = tmp_path / "ready"
-    code = ("import pathlib, signal, time\nfrom experiments.cli import watch_interrupts\n"
+    # the child starts as a shell's command would: SIGINT deliverable and handled by Python
+    # (a test run may hand its children SIGINT ignored or blocked; that is not the case here)
+    code = ("import pathlib, signal, time\n"
+            "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "from experiments.cli import watch_interrupts\n"
             "watch_interrupts(1.0)\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n"
             f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(120)\n")
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
