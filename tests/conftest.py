@@ -8,8 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import skimage.data
 
-from experiments.core.data import CLASSES, SPLITS
+from experiments.core.data import CLASSES, SPLITS, load_fer2013
+from experiments.core.harness import RunConfig, run_method
 
 SHARED_FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
 
@@ -78,3 +80,17 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FER_LOCK_FILE", str(tmp_path / "compute.lock"))  # not the machine's
     monkeypatch.delenv("FER2013_DATA", raising=False)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    """A portrait photo that scikit-image ships (BGR, 512x512)."""
+    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+@pytest.fixture
+def results(tmp_path, csv_file):
+    """A results folder with one trained method (the majority guess: fast, deterministic)."""
+    folder = tmp_path / "results"
+    run_method(RunConfig("majority", results_dir=folder, n_boot=20), load_fer2013(csv_file))
+    return folder

@@ -11,26 +11,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
-import skimage.data
 from PIL import Image
 
 from experiments.cli import main
-from experiments.core.data import load_fer2013
-from experiments.core.harness import RunConfig, run_method
 from experiments.tools import predict as predict_module
 from experiments.tools.predict import InputError, annotated_names, expand_inputs, read_image
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
-@pytest.fixture
-def results(tmp_path, csv_file):
-    folder = tmp_path / "results"
-    run_method(RunConfig("majority", results_dir=folder, n_boot=20), load_fer2013(csv_file))
-    return folder
 
 
 def test_a_sideways_phone_photo_is_read_upright(tmp_path, astronaut):

@@ -8,29 +8,13 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import skimage.data
 
 from experiments.cli import main
 from experiments.core.data import CLASSES, load_fer2013
-from experiments.core.harness import RunConfig, run_method
 from experiments.tools.detectors import choose, chosen_pipeline, detectors_markdown
 from experiments.tools.evaluate import canonical_class, scan_labelled_folder
 from experiments.tools.models import NotTrainedError, find_model, fitted_for_seed, load_trained, ship
 from features.faces import FER_SIZE, find_faces
-
-
-@pytest.fixture(scope="module")
-def astronaut() -> np.ndarray:
-    """A portrait photo that scikit-image ships (BGR, 512x512)."""
-    return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
-
-
-@pytest.fixture
-def results(tmp_path, csv_file):
-    """A results folder with one trained method (the majority guess: fast, deterministic)."""
-    folder = tmp_path / "results"
-    run_method(RunConfig("majority", results_dir=folder, n_boot=20), load_fer2013(csv_file))
-    return folder
 
 
 @pytest.mark.parametrize("detector", ["haar", "dlib"])
