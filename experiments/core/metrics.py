@@ -8,25 +8,34 @@ from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_
 from experiments.core.data import CLASSES
 
 
+def bootstrap_mean_interval(values: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
+                            seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampling them with
+    replacement, ``n_boot`` times, in chunks of at most about two million draws)."""
+    values = np.asarray(values, dtype=np.float64)
+    n = len(values)
+    if n == 0:
+        raise ValueError("cannot bootstrap a mean of zero values")
+    rng = np.random.default_rng(seed)
+    stats = np.empty(n_boot)
+    chunk = max(1, 2_000_000 // n)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        stats[start:stop] = values[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
 def bootstrap_accuracy_ci(
     y_true: np.ndarray, y_pred: np.ndarray, *, n_boot: int = 2000, level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the accuracy (resampling images with replacement)."""
     correct = (np.asarray(y_true) == np.asarray(y_pred)).astype(np.float64)
-    n = len(correct)
-    if n == 0:
+    if len(correct) == 0:
         raise ValueError("cannot compute an accuracy interval on zero images")
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_boot)
-    chunk = max(1, 2_000_000 // n)
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        stats[start:stop] = correct[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return float(low), float(high)
+    return bootstrap_mean_interval(correct, n_boot=n_boot, level=level, seed=seed)
 
 
 def classification_metrics(

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.core.metrics import bootstrap_mean_interval
+
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
     """McNemar's exact (binomial) test on paired correctness; statsmodels does the test.
@@ -38,11 +40,8 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int =
     if a.shape != b.shape:
         raise ValueError(f"paired predictions differ in length: {a.shape} vs {b.shape}")
     diff = a - b
-    rng = np.random.default_rng(seed)
-    means = np.array([diff[rng.integers(0, len(diff), len(diff))].mean() for _ in range(n_boot)])
-    tail = (1 - level) / 2
-    return {"difference": float(diff.mean()), "ci_low": float(np.quantile(means, tail)),
-            "ci_high": float(np.quantile(means, 1 - tail))}
+    low, high = bootstrap_mean_interval(diff, n_boot=n_boot, level=level, seed=seed)
+    return {"difference": float(diff.mean()), "ci_low": low, "ci_high": high}
 
 
 def read_correct(run_folder: str | Path) -> pd.Series:
