@@ -129,7 +129,7 @@ class ClassicalMethod(Method):
         start = time.perf_counter()
         parts_train, parts_val = [], []
         for _, extractor in extractors:  # a bag of words learns its codebook on Training
-            parts_train.append(extractor.fit(train.images).transform(train.images))
+            parts_train.append(extractor.fit_transform(train.images))
             parts_val.append(extractor.transform(val.images))
         self.union_ = FeatureUnion(extractors)
         x_train, x_val = np.hstack(parts_train), np.hstack(parts_val)

@@ -93,8 +93,8 @@ def _choose_by_probe(kind: str, train: FerData, val: FerData, candidates: dict, 
     def compute():
         scores = {}
         for name, extractor in candidates.items():
-            extractor.fit(train.images)  # a bag of words learns its codebook on (probe) Training
-            scores[name] = _probe_accuracy(extractor.transform(train.images), train.labels,
+            # a bag of words learns its codebook on (probe) Training
+            scores[name] = _probe_accuracy(extractor.fit_transform(train.images), train.labels,
                                            extractor.transform(val.images), val.labels, seed)
         return {"choice": max(scores, key=scores.get), "publictest_accuracy": scores,
                 "probe": "logistic regression, C=0.01", "probe_training_images": len(train)}

@@ -13,7 +13,6 @@ Environment overrides (read when a method is made, recorded in its config):
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -26,6 +25,7 @@ from cnn import onednn_enabled
 from cnn.config import BALANCING, TrainConfig
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES, FerData, default_cache_dir
+from experiments.core.store import load_class
 from experiments.method import Method, MethodFactory, register
 
 
@@ -331,8 +331,4 @@ _HYBRID_LOADER = "cnn.hybrid:HybridMethod"
 
 def _loader_class(loader: str):
     """The class a model.json's ``loader`` names; only this package's classes are loaded."""
-    module, _, name = loader.partition(":")
-    if not module.startswith("cnn.") or not name:
-        raise ValueError(f"model.json names an unknown loader {loader!r}")
-    return getattr(importlib.import_module(module), name)
-
+    return load_class(loader, package="cnn.")

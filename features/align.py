@@ -76,6 +76,12 @@ class Aligned(TransformerMixin, BaseEstimator):
         self.features_ = clone(self.features).fit(self._align(np.asarray(images))[0])
         return self
 
+    def fit_transform(self, images, y=None):
+        """``fit`` then ``transform``, aligning the faces once."""
+        aligned, flags = self._align(np.asarray(images))
+        self.features_ = clone(self.features).fit(aligned)
+        return self._features(aligned, flags)
+
     def _align(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         points = LandmarkPoints(self.box, self.upscale, self.margin).transform(images)
         return align_faces(images, points)
@@ -84,6 +90,9 @@ class Aligned(TransformerMixin, BaseEstimator):
         aligned, flags = self._align(np.asarray(images))
         if not hasattr(self, "features_"):  # stateless extractors need no fit
             self.features_ = clone(self.features)
+        return self._features(aligned, flags)
+
+    def _features(self, aligned: np.ndarray, flags: np.ndarray) -> np.ndarray:
         values = self.features_.transform(aligned)
         self.stats_ = {**getattr(self.features_, "stats_", {}), "aligned": flags.tolist()}
         self.seconds_per_image_ = getattr(self.features_, "seconds_per_image_", None)

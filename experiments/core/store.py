@@ -29,8 +29,12 @@ FUSION_FILE = "fusion.json"  # a fusion model folder: components, temperatures, 
 LOADERS = {FUSION_FILE: "experiments.methods.fusion:LateFusion", "model.keras": "cnn.methods:CnnMethod"}
 
 
-def _load_class(loader: str):
+def load_class(loader: str, package: str = ""):
+    """The class ``loader`` ("module:Class") names, its module imported now; ``package``: the
+    only package a recorded name may point into (a model file names its own loader)."""
     module, _, name = loader.partition(":")
+    if not name or not module.startswith(package):
+        raise ValueError(f"model file names an unknown loader {loader!r}")
     return getattr(importlib.import_module(module), name)
 
 
@@ -89,7 +93,7 @@ def load_method(path: str | Path) -> Method:
     path = Path(path)
     for file, loader in LOADERS.items():
         if (path / file).exists():
-            return _loaded(path / file, lambda loader=loader: _load_class(loader).load(path))
+            return _loaded(path / file, lambda loader=loader: load_class(loader).load(path))
     if (path / "model.joblib").exists():
         import joblib
 

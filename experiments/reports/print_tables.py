@@ -20,6 +20,8 @@ import pandas as pd
 from cnn.recipe_sources import SOURCES
 from experiments.core.data import CLASSES
 
+#: a column of wrapped, left-aligned text (array package); followed by its width
+RAGGED = ">{\\raggedright\\arraybackslash}p"
 #: the groups of the chapter's table, in order
 GROUPS = ("Reference", "Classical: best of each classifier", "Source networks", "Our CNNs", "Fusion")
 
@@ -140,7 +142,7 @@ def chapter_table(frame: pd.DataFrame) -> str:
                "of 256, features included. For scale: the best hand-crafted system of the 2013 "
                "challenge reached 67.48\\% \\cite{ionescu2013local}, its winner 71.2\\% "
                "\\cite{tang2013deep}. Every method: Table~\\ref{tab:fer-full}.")
-    return _latex(table, ">{\\raggedright\\arraybackslash}p{3.4cm}rrrrr", caption, "tab:fer-chapter",
+    return _latex(table, f"{RAGGED}{{3.4cm}}rrrrr", caption, "tab:fer-chapter",
                   groups=list(rows["group"]), breakable="System")
 
 
@@ -153,7 +155,7 @@ def recall_table(frame: pd.DataFrame) -> str:
     caption = ("Per-class recall (\\%) on FER2013 PrivateTest of the systems of "
                "Table~\\ref{tab:fer-chapter} (mean over seeds): "
                + ", ".join(f"{name[:3].capitalize()} {name}" for name in CLASSES) + ".")
-    return _latex(table, ">{\\raggedright\\arraybackslash}p{3.4cm}" + "r" * len(CLASSES), caption,
+    return _latex(table, f"{RAGGED}{{3.4cm}}" + "r" * len(CLASSES), caption,
                   "tab:fer-recall", groups=list(rows["group"]), breakable="System")
 
 
@@ -176,8 +178,7 @@ def claims_table(claims: pd.DataFrame) -> str:
     caption = ("The source documents' claims (accuracy \\%, under each source's own protocol) "
                "against this study's FER2013 PrivateTest measurement of the same recipe (ours: "
                "mean over seeds); gap = ours $-$ claim.")
-    ragged = ">{\\raggedright\\arraybackslash}p"
-    text = _latex(table, f"{ragged}{{3.3cm}}rrr{ragged}{{5.2cm}}", caption, "tab:claims",
+    text = _latex(table, f"{RAGGED}{{3.3cm}}rrr{RAGGED}{{5.2cm}}", caption, "tab:claims",
                   environment="longtable")
     for i, key in enumerate(claims.get("cite", [])):
         text = text.replace(f"@@cite{i}@@", f"\\cite{{{key}}}")
@@ -203,7 +204,6 @@ def full_table(frame: pd.DataFrame, note: str = "") -> str:
                "95\\% bootstrap interval), macro-F1, training wall and CPU time, inference time "
                "per face (ms) in a batch of 256 and alone, and parameters; rows of another data "
                "set name it. " + note).strip()
-    ragged = ">{\\raggedright\\arraybackslash}p"
-    return _latex(table, f"{ragged}{{4.0cm}}{ragged}{{3.8cm}}rrrrrrr", caption, "tab:fer-full",
+    return _latex(table, f"{RAGGED}{{4.0cm}}{RAGGED}{{3.8cm}}rrrrrrr", caption, "tab:fer-full",
                   groups=list(frame["branch"]), environment="longtable", landscape=True,
                   breakable="Method")
