@@ -42,9 +42,12 @@ def load_config(path: Path = CONFIG_PATH) -> dict:
 
 
 def classifier_name(settings: dict, key: str) -> str:
-    """The table's name of classifier ``key``: its kind's, saying when Training is mirrored."""
+    """The table's name of classifier ``key``: its kind's, saying when Training (and test
+    faces) are mirrored."""
     name = CLASSIFIER_NAMES[settings.get("kind", key)]
-    return f"{name}, mirrored Training" if settings.get("mirror") else name
+    if settings.get("mirror"):
+        name += ", mirrored Training and test" if settings.get("mirror_test") else ", mirrored Training"
+    return name
 
 
 class ClassicalMethod(Method):
@@ -206,7 +209,10 @@ class ClassicalMethod(Method):
         return clf
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        return self.model_.predict_proba(images)
+        proba = self.model_.predict_proba(images)
+        if self.settings.get("mirror_test"):  # the mean of the face's and its mirror image's
+            proba = (proba + self.model_.predict_proba(np.ascontiguousarray(images[:, :, ::-1]))) / 2
+        return proba
 
     # ------------------------------------------------------------------ reporting
 

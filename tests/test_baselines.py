@@ -114,3 +114,17 @@ def test_a_mirrored_training_set_doubles_training_with_each_face_mirrored(csv_fi
     with pytest.raises(KeyError):
         ClassicalMethod("hog", "rbf_svm_mirrored",
                         {**small_config, "classifiers": {"rbf_svm_mirrored": {"kind": "knn"}}})
+
+
+def test_mirror_averaged_test_faces_give_the_mean_of_face_and_mirror_image(csv_file, small_config):
+    data = load_fer2013(csv_file)
+    train, val, test = data.split("Training"), data.split("PublicTest"), data.split("PrivateTest")
+    small_config["classifiers"]["rbf_svm_mirrored_tta"]["select_per_class"] = 2
+    method = ClassicalMethod("hog", "rbf_svm_mirrored_tta", small_config, seed=0).fit(train, val)
+    assert method.classifier == "RBF SVM, mirrored Training and test" and method.kind == "rbf_svm"
+    mirrored = np.ascontiguousarray(test.images[:, :, ::-1])
+    one, other = method.model_.predict_proba(test.images), method.model_.predict_proba(mirrored)
+    assert not np.allclose(one, other)
+    np.testing.assert_allclose(method.predict_proba(test.images), (one + other) / 2)
+    # a face and its mirror image get the same prediction
+    np.testing.assert_allclose(method.predict_proba(mirrored), method.predict_proba(test.images))
