@@ -107,8 +107,8 @@ MODEL ?= best_small
 CNN_QUICK_EPOCHS ?= 3
 EPOCHS ?= $(if $(QUICK),$(CNN_QUICK_EPOCHS))
 MINUTES ?=
-CNN_ENV = $(if $(EPOCHS),FER_CNN_EPOCHS=$(EPOCHS)) $(if $(MINUTES),FER_CNN_MINUTES=$(MINUTES)) \
-	$(if $(BALANCE),FER_CNN_BALANCE=$(BALANCE))
+CNN_OPTS = $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(MINUTES),--minutes $(MINUTES)) \
+	$(if $(BALANCE),--balance $(BALANCE))
 # BALANCE=oversample|class_weight|none overrides the recipe's class balancing, and EPOCHS= /
 # MINUTES= cut it: changes to the recipe, so they must go to their own results folder
 # (RESULTS=results/ablations or results/equal-budget), never the study's
@@ -119,9 +119,9 @@ SOURCE_CNNS = thesis_tiny bauman_4conv nn_model1 ua_a mini_xception mini_xceptio
 
 # the CNNs $(1), each with every seed of SEEDS: one grid on the cluster with CLUSTER=, else one
 # run after the other here; finished runs are skipped either way
-train_cnns = $(if $(CLUSTER),$(CNN_ENV) $(GRID) $(1) --seeds $(SEEDS),set -e; \
+train_cnns = $(if $(CLUSTER),$(GRID) $(1) --seeds $(SEEDS) $(CNN_OPTS),set -e; \
 	for seed in $(SEEDS); do for m in $(1); do \
-	  $(CNN_ENV) $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done; \
+	  $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done $(CNN_OPTS); \
 	done; done)
 
 cnn: setup
@@ -142,8 +142,9 @@ FUSION_CNN ?=
 FUSION_CLASSICAL ?=
 fusion: setup
 	@set -e; for seed in $(SEEDS); do for m in $(FUSIONS); do \
-	  $(if $(FUSION_CNN),FER_FUSION_CNN=$(FUSION_CNN)) $(if $(FUSION_CLASSICAL),FER_FUSION_CLASSICAL=$(FUSION_CLASSICAL)) \
-	    $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done; \
+	  $(FER) run $$m $(DATA_ARG) $(SUBSET_ARG) --seed $$seed --results "$(RESULTS)" --skip-done \
+	    $(if $(FUSION_CNN),--fusion-cnn $(FUSION_CNN)) \
+	    $(if $(FUSION_CLASSICAL),$$(test $$m = late_fusion_mlp || echo --fusion-classical $(FUSION_CLASSICAL))); \
 	done; done
 	$(FER) table --results "$(RESULTS)"
 
@@ -236,8 +237,8 @@ STUDENTS ?= best_small_fast_kd best_small_fast_kd_long
 all: setup
 ifneq ($(CLUSTER),)
 	$(ABLATION_CHECK)
-	$(CNN_ENV) $(GRID) majority:0 stratified $$($(FER) methods --branch classical --names) \
-	  $(MODEL) $(SOURCE_CNNS) $(VARIANTS) --seeds $(ALL_SEEDS)
+	$(GRID) majority:0 stratified $$($(FER) methods --branch classical --names) \
+	  $(MODEL) $(SOURCE_CNNS) $(VARIANTS) --seeds $(ALL_SEEDS) $(CNN_OPTS)
 else
 	$(MAKE) reference baselines cnn cnns SEEDS="$(ALL_SEEDS)"
 	@set -e; for m in $(VARIANTS); do $(MAKE) cnn MODEL=$$m SEEDS="$(ALL_SEEDS)"; done

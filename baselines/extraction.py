@@ -7,34 +7,20 @@ same face box and HOG parameters that the methods choose on PublicTest.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import nullcontext
 
 from baselines.methods import ClassicalMethod, load_config
-from experiments.core.data import CACHE_ENV, FerData
-
-
-@contextmanager
-def _cache_dir(path: str | None):
-    old = os.environ.get(CACHE_ENV)
-    if path is not None:
-        os.environ[CACHE_ENV] = path
-    try:
-        yield
-    finally:
-        if path is not None:
-            if old is None:
-                os.environ.pop(CACHE_ENV, None)
-            else:
-                os.environ[CACHE_ENV] = old
+from experiments.core.cache import using_cache_dir
+from experiments.core.data import FerData
 
 
 def benchmark_extraction(data: FerData, cold: bool = True) -> dict:
     """Seconds to choose (box, HOG), then to extract each family cold and warm."""
     result: dict = {"n_images": len(data), "cold_cache": cold}
-    with tempfile.TemporaryDirectory(prefix="fer-features-") as tmp, _cache_dir(tmp if cold else None):
+    with tempfile.TemporaryDirectory(prefix="fer-features-") as tmp, \
+            (using_cache_dir(tmp) if cold else nullcontext()):
         method = ClassicalMethod("landmarks+hog+gabor", "linear_svm", load_config())
         start = time.perf_counter()
         extractors = method._extractors(data.split("Training"), data.split("PublicTest"))

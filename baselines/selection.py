@@ -19,7 +19,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from experiments.core import atomic
-from experiments.core.data import FerData, default_cache_dir
+from experiments.core.cache import default_cache_dir
+from experiments.core.data import FerData
 from features.align import Aligned
 from features.bovw import BagOfWords
 from features.cache import images_checksum

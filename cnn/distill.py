@@ -30,6 +30,9 @@ class DistilledMethod(CnnMethod):
         from experiments.core.harness import DEFAULT_RESULTS
 
         super().__init__(architecture, seed, **kwargs)
+        # the student's settings, given to its teacher when that must be fitted here
+        self.teacher_settings = {"epochs": kwargs.get("epochs"), "minutes": kwargs.get("time_budget_minutes"),
+                                 "balance": kwargs.get("balance"), "threads": kwargs.get("threads")}
         if self.train_config.teacher is None:
             raise ValueError(f"{architecture}'s recipe names no teacher")
         self.results_dir = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS
@@ -44,7 +47,8 @@ class DistilledMethod(CnnMethod):
 
         training.set_threads(self.threads)
         name = self.train_config.teacher
-        teacher, self.teacher_source_, _ = fitted_for_seed(name, self.seed, self.results_dir, train, val)
+        teacher, self.teacher_source_, _ = fitted_for_seed(name, self.seed, self.results_dir, train, val,
+                                                        self.teacher_settings)
         if not isinstance(teacher, CnnMethod) or teacher.model_ is None or len(teacher.model_.inputs) != 1:
             raise ValueError(f"the teacher {name} must be a pixel-only CNN")
         forward = training.teacher_forward(fold_batch_norm(teacher.model_), teacher.train_config.tta_flip)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn.methods import CnnMethod, environment_overrides
+from cnn.methods import CnnMethod
 from experiments.core.data import FerData
 from experiments.method import register
 
@@ -104,8 +104,10 @@ class HybridMethod(CnnMethod):
         return {**super().selection(), "landmark_box": self.landmark_box_}
 
 
-def _hybrid_factory(seed: int) -> HybridMethod:
-    return HybridMethod(seed, **environment_overrides())
+def _hybrid_factory(seed: int, *, epochs: int | None = None, minutes: float | None = None,
+                    balance: str | None = None, threads: int | None = None) -> HybridMethod:
+    return HybridMethod(seed, epochs=epochs, time_budget_minutes=minutes, balance=balance,
+                        threads=threads)
 
 
 register(HYBRID, "early fusion: best_small's conv body + 68-landmark geometry in one network "

@@ -4,17 +4,16 @@ Importing this module registers ``thesis_tiny``, ``ua_a``, ``ua_c``, ``nn_model1
 ``nn_model2``, ``bauman_4conv``, ``mini_xception`` and ``best_small`` without loading
 TensorFlow; it is imported when a method is built or fitted.
 
-Environment overrides (read when a method is made, recorded in its config):
-``FER_CNN_EPOCHS`` (at most this many epochs, e.g. for quick runs), ``FER_CNN_MINUTES``
-(training time budget), ``FER_CNN_THREADS`` (CPU threads; default all cores),
-``FER_CNN_BALANCE`` (none, oversample or class_weight instead of the recipe's: ablations).
+Settings (``make_method(name, seed, epochs=..., ...)``, recorded in its config): ``epochs``
+(at most this many, e.g. for quick runs), ``minutes`` (training time budget), ``threads`` (CPU
+threads; default all cores), ``balance`` (none, oversample or class_weight instead of the
+recipe's: ablations).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from functools import partial
 from pathlib import Path
@@ -22,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from cnn import onednn_enabled
-from cnn.config import BALANCING, TrainConfig
+from cnn.config import TrainConfig
 from cnn.recipes import ARCHITECTURES
-from experiments.core.data import CLASSES, FerData, default_cache_dir
+from experiments.core.cache import default_cache_dir
+from experiments.core.data import CLASSES, FerData
 from experiments.core.store import load_class
 from experiments.method import Method, MethodFactory, register
 
@@ -193,7 +193,7 @@ class CnnMethod(Method):
         return None if self.model_ is None else int(self.model_.count_params())
 
     def cost_details(self) -> dict:
-        from cnn.architectures import count_flops
+        from cnn.flops import count_flops
         from experiments.core.compute import CONTENDED_SHARE, combined_share
 
         if self.result_ is None:
@@ -236,7 +236,7 @@ class CnnMethod(Method):
         scaling = self._scaling_statistics() if self.model_ is not None else {}
         if self.train_config.balance == "none":
             return scaling
-        from cnn.training import class_weights, oversampled_indices
+        from cnn.pipeline import class_weights, oversampled_indices
 
         if self.train_config.balance == "oversample":
             copies = oversampled_indices(split.labels, self.train_config)
@@ -275,46 +275,15 @@ def architecture_fingerprint(model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _env_number(name: str, kind):
-    """A positive number from the environment variable ``name`` (None when unset); a bad value
-    is a user's mistake named in one line."""
-    from experiments.core.errors import UsageError
-
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        number = kind(value) if value == value.strip() else None  # " 1 ": a typo, not 1
-    except ValueError:
-        number = None
-    if number is None or not (number > 0 and math.isfinite(number)):
-        raise UsageError(f"environment variable {name}={value!r}: expected a positive "
-                         f"{'whole number' if kind is int else 'number'}")
-    return number
-
-
-def _env_choice(name: str, allowed: tuple[str, ...]) -> str | None:
-    from experiments.core.errors import UsageError
-
-    value = os.environ.get(name) or None
-    if value is not None and value not in allowed:
-        raise UsageError(f"environment variable {name}={value!r}: expected one of {', '.join(allowed)}")
-    return value
-
-
-def environment_overrides() -> dict:
-    """The ``FER_CNN_*`` overrides of the recipe, as keyword arguments of ``CnnMethod``."""
-    return {"epochs": _env_number("FER_CNN_EPOCHS", int),
-            "time_budget_minutes": _env_number("FER_CNN_MINUTES", float),
-            "balance": _env_choice("FER_CNN_BALANCE", BALANCING),
-            "threads": _env_number("FER_CNN_THREADS", int)}
-
-
 def factory(architecture: str, cls: type[CnnMethod] = CnnMethod) -> MethodFactory:
-    """``seed -> cls(architecture, seed)`` with the ``FER_CNN_*`` overrides, for the registry."""
+    """``(seed, **settings) -> cls(architecture, seed, ...)`` for the registry: the settings a
+    CNN takes (``make_method``'s keywords, the CLI's ``--epochs`` / ``--minutes`` /
+    ``--balance`` / ``--threads``); None keeps the recipe's."""
 
-    def make(seed: int) -> CnnMethod:
-        return cls(architecture, seed, **environment_overrides())
+    def make(seed: int, *, epochs: int | None = None, minutes: float | None = None,
+             balance: str | None = None, threads: int | None = None) -> CnnMethod:
+        return cls(architecture, seed, epochs=epochs, time_budget_minutes=minutes, balance=balance,
+                   threads=threads)
 
     return make
 

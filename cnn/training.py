@@ -1,21 +1,13 @@
-"""Training a CNN: tf.data pipeline, schedule, selection on PublicTest, resumable checkpoints.
+"""The training loop of a CNN: schedule, selection on PublicTest, early stopping, time budget.
 
-* Data: every epoch's order, oversampled copies and augmentation depend only on
-  ``(seed, epoch)``: images are shuffled with NumPy, and each batch is augmented with
-  stateless random draws seeded by ``(seed, epoch, batch)``. A resumed run therefore sees
-  exactly the data an uninterrupted one would have seen.
-* Augmentation: flip, rotation, zoom and shift combined into one affine map per image and
-  applied with one bilinear resampling (``keras.ops.image.affine_transform``).
+The loop is hand-written (one ``model.fit`` epoch at a time) rather than Keras callbacks, so
+that a run killed at any moment resumes bit for bit: the checkpoint, with the dropout state,
+is written after every epoch (``cnn.checkpoints``), and the data of every epoch depends only
+on ``(seed, epoch)`` (``cnn.pipeline``).
+
 * Selection: after each epoch the model is scored on the validation set (PublicTest); the
   best epoch's weights are kept; early stopping, the plateau schedule and the time budget
-  act on that score.
-* Resumability: after each epoch the model with its optimizer state, the best weights and a
-  ``state.json`` (epoch, history, best so far, elapsed time) are written to the work
-  folder, each to a temporary name first and then renamed; ``state.json`` is written last
-  and names the files it belongs to, so a run killed at any moment resumes from its last
-  complete epoch. The random state of dropout and other random layers (which a saved model
-  does not keep) is reset from ``(seed, epoch)`` before every epoch, so a resumed run ends
-  with exactly the weights of an uninterrupted one.
+  act on that score (or on the PublicTest loss, for a recipe that watches the loss).
 * Cost: every epoch records its wall time, this process's CPU time and the share of the
   machine other processes used meanwhile (``experiments.core.compute``). Only one process trains
   into a work folder at a time.
@@ -23,9 +15,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,25 +27,26 @@ import pandas as pd
 import tensorflow as tf
 
 from cnn.architectures import N_CLASSES
-from cnn.config import Augmentation, TrainConfig
+from cnn.checkpoints import (
+    STATE_VERSION,
+    Log,
+    capped_work_dir,
+    check_same_run,
+    load_checkpoint,
+    load_state,
+    reset_random_layers,
+    save_checkpoint,
+)
+from cnn.config import TrainConfig
+from cnn.pipeline import steps_per_epoch, training_dataset
 from experiments.core import atomic
 from experiments.core.compute import CpuMeter, exclusive_folder
-from experiments.core.data import CLASSES, IMAGE_SIZE
-from experiments.core.errors import CorruptFileError, UsageError, first_line
+from experiments.core.data import IMAGE_SIZE
 from experiments.core.manifest import utc_now
 from experiments.core.plots import save_figure
 
-STATE_FILE = "state.json"
 CURVES_CSV = "learning_curves.csv"
 CURVES_PNG = "learning_curves.png"
-STATE_VERSION = 1
-SEED_STATE = "seed_generator_state"  # the variable name of Keras' SeedGenerator state
-Log = Callable[[str], None]
-
-
-class CheckpointError(CorruptFileError):
-    """A checkpoint folder that cannot be resumed (damaged, or another run's); the message
-    names the file and says to delete the folder."""
 
 
 def set_threads(threads: int | None) -> None:
@@ -76,125 +66,6 @@ def set_threads(threads: int | None) -> None:
 
 
 # ----------------------------------------------------------------------------- data
-
-
-def oversampled_indices(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """Indices of the extra copies that bring ``oversample_class`` up to ``oversample_target``.
-
-    The class's images are repeated in order (each about equally often); every copy gets its
-    own random augmentation each epoch. Empty unless ``balance == "oversample"``.
-    """
-    if config.balance != "oversample":
-        return np.zeros(0, dtype=np.int64)
-    source = np.flatnonzero(labels == CLASSES.index(config.oversample_class))
-    need = int(np.sum(labels == CLASSES.index(config.oversample_target))) - len(source)
-    if need <= 0 or len(source) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.resize(source, need)
-
-
-def class_weights(labels: np.ndarray, config: TrainConfig) -> np.ndarray:
-    """Loss weight of each class: ``n / (7 * count)`` for "class_weight", else all ones."""
-    if config.balance != "class_weight":
-        return np.ones(N_CLASSES, dtype=np.float32)
-    counts = np.bincount(labels, minlength=N_CLASSES).astype(np.float64)
-    weights = np.where(counts > 0, len(labels) / (N_CLASSES * np.maximum(counts, 1)), 0.0)
-    return weights.astype(np.float32)
-
-
-def epoch_plan(labels: np.ndarray, config: TrainConfig, seed: int, epoch: int):
-    """This epoch's order: image indices and whether each row is an oversampled copy."""
-    copies = oversampled_indices(labels, config)
-    index = np.concatenate([np.arange(len(labels)), copies])
-    is_copy = np.concatenate([np.zeros(len(labels), bool), np.ones(len(copies), bool)])
-    order = np.random.default_rng([seed, epoch]).permutation(len(index))
-    return index[order], is_copy[order]
-
-
-def steps_per_epoch(labels: np.ndarray, config: TrainConfig) -> int:
-    n = len(labels) + len(oversampled_indices(labels, config))
-    if not config.drop_last_batch:
-        return math.ceil(n / config.batch_size)
-    if n < config.batch_size:
-        raise UsageError(f"{n} training images are fewer than one batch of {config.batch_size}, "
-                         f"and this recipe trains on whole batches only: use a larger subset")
-    return n // config.batch_size
-
-
-def training_dataset(images: np.ndarray, labels: np.ndarray, config: TrainConfig, *,
-                     seed: int, epoch: int, extra: np.ndarray | None = None,
-                     teacher: Callable | None = None) -> tf.data.Dataset:
-    """Batches ``(pixels float32 (B,48,48,1) in 0..255, one-hot labels, loss weights)``.
-
-    With ``extra`` (one feature vector per image, e.g. landmark geometry), the inputs are
-    ``(pixels, extra)``; augmentation changes only the pixels. With ``teacher`` (augmented
-    pixels -> probabilities, see ``teacher_forward``), the targets blend the one-hot labels
-    with its tempered probabilities on the very batch the student sees (``config.teacher_*``).
-    """
-    index, is_copy = epoch_plan(labels, config, seed, epoch)
-    weights = class_weights(labels, config)[labels[index]]
-    extra_rows = np.zeros((len(index), 0), np.float32) if extra is None else extra[index].astype(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices(
-        (images[index][..., None], extra_rows, labels[index], is_copy, weights)
-    ).batch(config.batch_size, drop_remainder=config.drop_last_batch)
-    augment = config.augmentation.active or (is_copy.any() and config.oversample_augmentation.active)
-
-    def prepare(batch_number, batch):
-        x, e, y, copy, w = batch
-        x = tf.cast(x, tf.float32)
-        if augment:
-            batch_seed = tf.stack([tf.constant(seed, tf.int64),
-                                   tf.constant(epoch, tf.int64) * 1_000_003 + batch_number])
-            x = augment_batch(x, batch_seed, config.augmentation, config.oversample_augmentation, copy)
-        target = tf.one_hot(y, N_CLASSES)
-        if teacher is not None:
-            soft = tf.nn.softmax(tf.math.log(tf.maximum(teacher(x), 1e-12)) / config.teacher_temperature)
-            target = (1.0 - config.teacher_weight) * target + config.teacher_weight * soft
-        return (x if extra is None else (x, e)), target, w
-
-    return (ds.enumerate()
-            .map(prepare, num_parallel_calls=len(os.sched_getaffinity(0)), deterministic=True)
-            .prefetch(2)
-            .with_options(_without_autotune()))
-
-
-def _without_autotune() -> tf.data.Options:
-    """Fixed parallelism, no autotuning: tf.data's autotune thread sleeps up to 60 s between
-    optimisations, and deleting the epoch's iterator at the end of ``fit`` waits for it to wake
-    (seen as epochs of 87 s and of 147 s at equal CPU time). Augmentation draws stateless
-    seeds per batch, so the batches do not depend on the parallelism."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return options
-
-
-def augment_batch(x, seed, base: Augmentation, copies: Augmentation, is_copy):
-    """One random affine map per image (flip, rotation, zoom, shift), one resampling.
-
-    Rows with ``is_copy`` use the ``copies`` ranges, the others ``base``. ``seed`` is a
-    stateless seed (2 integers); the same seed gives the same batch.
-    """
-    n = tf.shape(x)[0]
-
-    def per_row(attribute: str):
-        return tf.where(is_copy, float(getattr(copies, attribute)), float(getattr(base, attribute)))
-
-    u = tf.random.stateless_uniform([n, 5], seed=seed, minval=-1.0, maxval=1.0)
-    angle = u[:, 0] * per_row("rotation") * (math.pi / 180.0)
-    scale = 1.0 + u[:, 1] * per_row("zoom")  # >1 samples a larger area: zoom out
-    side = float(IMAGE_SIZE)
-    tx, ty = u[:, 2] * per_row("shift") * side, u[:, 3] * per_row("shift") * side
-    mirror = tf.where((u[:, 4] > 0) & (per_row("flip") > 0), -1.0, 1.0)
-    cos, sin = tf.cos(angle), tf.sin(angle)
-    # output pixel p -> input pixel c + R(angle) diag(mirror * scale, scale) (p - c) + t
-    a0, a1 = cos * mirror * scale, -sin * scale
-    b0, b1 = sin * mirror * scale, cos * scale
-    c = (side - 1.0) / 2.0
-    a2 = c - a0 * c - a1 * c + tx
-    b2 = c - b0 * c - b1 * c + ty
-    zeros = tf.zeros_like(a0)
-    transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return keras.ops.image.affine_transform(x, transform, interpolation="bilinear", fill_mode="nearest")
 
 
 # ----------------------------------------------------------------------------- model
@@ -316,26 +187,6 @@ def train(build: Callable[[], keras.Model], config: TrainConfig,
                       log=log or _stderr, teacher=teacher)
 
 
-def capped_work_dir(work_dir: Path, config: TrainConfig, log: Log, name: str) -> Path:
-    """``work_dir``, or a sub-folder of it where its checkpoint has already trained past this
-    run's cap (more epochs than ``config.epochs``, or more minutes than its time budget): a
-    capped run never starts from a longer training, so that what trained it is what its
-    settings say. The sub-folder is named after the cap, so the same capped run resumes there."""
-    state = _load_state(work_dir)
-    if state is None:
-        return work_dir
-    budget = config.time_budget_minutes
-    past_epochs = state["epoch"] > config.epochs
-    past_minutes = budget is not None and state["elapsed_seconds"] > budget * 60
-    if not (past_epochs or past_minutes):
-        return work_dir
-    folder = work_dir / f"cap-{config.epochs}-epochs" if budget is None else \
-        work_dir / f"cap-{config.epochs}-epochs-{budget:g}-min"
-    log(f"[{name}] {work_dir} has trained {state['epoch']} epochs "
-        f"({state['elapsed_seconds'] / 60:.1f} min), past this run's cap: training in {folder}")
-    return folder
-
-
 def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_dir: Path,
            curves_dir: Path, identity, name: str, log: Log, teacher: Callable | None) -> TrainResult:
     images, labels, *train_extra = train_data  # a third element: features beside the pixels
@@ -343,7 +194,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
     train_extra, val_extra = (train_extra or [None])[0], (val_extra or [None])[0]
     steps = steps_per_epoch(labels, config)
     who = {"name": name, "seed": seed, "config": config.identity(), "identity": identity}
-    state = _load_state(work_dir)
+    state = load_state(work_dir)
     keras.utils.set_random_seed(seed)  # initial weights, dropout masks
     if state is None:
         model = build()
@@ -353,8 +204,8 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
                  "lr_scale": 1.0,
                  "last": None, "best": None}
     else:
-        _check_same_run(state, who, work_dir)
-        model = _load_checkpoint(work_dir, state["last"],
+        check_same_run(state, who, work_dir)
+        model = load_checkpoint(work_dir, state["last"],
                                  lambda path: keras.saving.load_model(path, compile=True))
         log(f"[{name}] resuming after epoch {state['epoch']} from {work_dir}")
     predict = make_predictor(model, config.tta_flip)
@@ -380,7 +231,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
         improved = val_acc > state["best_val_accuracy"]
         state["sittings"] = sittings
         _advance(state, row, improved, config)
-        _save_checkpoint(model, work_dir, state, improved)
+        save_checkpoint(model, work_dir, state, improved)
         write_curves(state["history"], curves_dir)
         log(f"[{name}] epoch {epoch + 1}/{config.epochs}  loss {row['train_loss']:.3f}  "
             f"acc {row['train_accuracy']:.3f}  |  PublicTest loss {val_loss:.3f}  acc {val_acc:.3f}"
@@ -392,7 +243,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
     log(f"[{name}] stopped ({reason}) after {state['epoch']} epochs; best PublicTest accuracy "
         f"{state['best_val_accuracy']:.4f} at epoch {state['best_epoch']}")
     best = build()
-    _load_checkpoint(work_dir, state["best"], best.load_weights)
+    load_checkpoint(work_dir, state["best"], best.load_weights)
     return TrainResult(best, state["best_epoch"], state["best_val_accuracy"], state["epoch"], reason,
                        state["elapsed_seconds"], state.get("cpu_seconds", 0.0), list(state["history"]),
                        {CURVES_CSV: curves_dir / CURVES_CSV, CURVES_PNG: curves_dir / CURVES_PNG},
@@ -440,71 +291,6 @@ def _advance(state: dict, row: dict, improved: bool, config: TrainConfig) -> Non
             >= config.plateau_patience):
         state["lr_scale"] *= config.plateau_factor
         state["lr_changed"] = state["epoch"]
-
-
-def reset_random_layers(model: keras.Model, seed: int, epoch: int) -> None:
-    """Set every random layer's generator (dropout, ...) to a state that depends only on
-    ``(seed, epoch)`` and the layer's position: saved models do not keep this state, so
-    without it a resumed run would draw other dropout masks than an uninterrupted one."""
-    states = [v for v in model.variables if v.name == SEED_STATE]
-    for position, variable in enumerate(states):
-        base = int(np.random.default_rng([seed, epoch, position]).integers(1, 2**30))
-        variable.assign(np.array([base, 0], dtype=variable.dtype))
-
-
-def _save_checkpoint(model: keras.Model, work_dir: Path, state: dict, improved: bool) -> None:
-    """Model + optimizer, best weights, then ``state.json`` naming them; old files removed."""
-    epoch = state["epoch"]
-    last = f"epoch-{epoch:04d}.keras"
-    with atomic.atomic_path(work_dir / last, suffix=".keras") as tmp:
-        model.save(tmp)
-    state["last"] = last
-    if improved:
-        best = f"best-{epoch:04d}.weights.h5"
-        with atomic.atomic_path(work_dir / best, suffix=".weights.h5") as tmp:
-            model.save_weights(tmp)
-        state["best"] = best
-    atomic.write_json(work_dir / STATE_FILE, state)
-    for old in [*work_dir.glob("epoch-*.keras"), *work_dir.glob("best-*.weights.h5")]:
-        if old.name not in (state["last"], state["best"]):
-            old.unlink(missing_ok=True)
-
-
-def _load_state(work_dir: Path) -> dict | None:
-    """The checkpoint state in ``work_dir`` (None: nothing to resume). A truncated, binary or
-    foreign ``state.json``, or one naming a missing checkpoint, raises ``CheckpointError``."""
-    path = work_dir / STATE_FILE
-    if not path.exists():
-        return None
-    afresh = f"delete {work_dir} to start afresh"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # ValueError: bad JSON or bytes that are not UTF-8
-        raise CheckpointError(f"{path}: unreadable checkpoint state ({first_line(err)}); {afresh}") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise CheckpointError(f"{path}: not a checkpoint state of version {STATE_VERSION}; {afresh}")
-    for key in ("last", "best"):
-        if not isinstance(state.get(key), str) or not (work_dir / state[key]).is_file():
-            raise CheckpointError(f"{path}: names a {key} checkpoint {state.get(key)!r} that is "
-                                  f"missing; {afresh}")
-    return state
-
-
-def _load_checkpoint(work_dir: Path, name: str, load: Callable[[Path], object]):
-    """``load(work_dir / name)``; a damaged (e.g. truncated) file raises ``CheckpointError``."""
-    try:
-        return load(work_dir / name)
-    except Exception as err:  # noqa: BLE001 - Keras and h5py fail on a damaged file in many ways
-        raise CheckpointError(f"{work_dir / name}: damaged checkpoint ({first_line(err)}); "
-                              f"delete {work_dir} to start afresh") from None
-
-
-def _check_same_run(state: dict, who: dict, work_dir: Path) -> None:
-    stored = {key: state.get(key) for key in who}
-    if json.loads(json.dumps(who)) != stored:
-        changed = ", ".join(k for k in who if json.loads(json.dumps(who[k])) != stored[k])
-        raise CheckpointError(f"{work_dir} holds a different run (differs in: {changed}); "
-                              "use another folder or delete it to start afresh")
 
 
 # ----------------------------------------------------------------------------- curves

@@ -7,6 +7,7 @@ the like live inside it, so the harness never special-cases a branch.
 from __future__ import annotations
 
 import importlib
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -16,6 +17,7 @@ import joblib
 import numpy as np
 
 from experiments.core.data import CLASSES, FerData
+from experiments.core.errors import UsageError
 
 
 class Method(ABC):
@@ -113,7 +115,13 @@ class UnknownMethodError(KeyError):
     """A method name that no branch registers."""
 
 
-MethodFactory = Callable[[int], Method]
+class UnknownSettingError(UsageError):
+    """A setting that the named method does not take (e.g. ``epochs`` for an SVM)."""
+
+
+#: ``factory(seed, **settings) -> Method``: its keyword-only parameters are the method's
+#: settings (e.g. a CNN's ``epochs``, a fusion's ``cnn``), each with its default
+MethodFactory = Callable[..., Method]
 _REGISTRY: dict[str, tuple[MethodFactory, str, str]] = {}
 #: the entry-point group (pyproject.toml) naming the modules whose import registers methods;
 #: a new branch adds its module there, nothing here changes
@@ -122,8 +130,9 @@ BRANCHES = ("reference", "classical", "cnn", "fusion")
 
 
 def register(name: str, description: str, *, branch: str) -> Callable[[MethodFactory], MethodFactory]:
-    """Decorator: make ``factory(seed) -> Method`` available under ``name``, in ``branch``
-    (one of ``BRANCHES``: the table's grouping, declared by the method's module)."""
+    """Decorator: make ``factory(seed, **settings) -> Method`` available under ``name``, in
+    ``branch`` (one of ``BRANCHES``: the table's grouping, declared by the method's module).
+    The factory's keyword-only parameters are the settings ``make_method`` accepts."""
     if branch not in BRANCHES:
         raise ValueError(f"method {name!r}: branch {branch!r} is not one of {BRANCHES}")
 
@@ -157,10 +166,36 @@ def available_methods(branch: str | None = None) -> dict[str, str]:
             if branch is None or own == branch}
 
 
-def make_method(name: str, seed: int = 0) -> Method:
-    """A fresh, unfitted method by name."""
+def _factory(name: str) -> MethodFactory:
     _load_providers()
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownMethodError(f"unknown method {name!r}; known methods: {known}")
-    return _REGISTRY[name][0](seed)
+    return _REGISTRY[name][0]
+
+
+def method_settings(name: str) -> dict[str, object]:
+    """The settings method ``name`` takes besides its seed, with their defaults (None: the
+    method's own, e.g. its recipe's epochs)."""
+    parameters = inspect.signature(_factory(name)).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def make_method(name: str, seed: int = 0, **settings) -> Method:
+    """A fresh, unfitted method by name, ``settings`` overriding its defaults (a setting that
+    it does not take is a user's mistake, named)."""
+    factory = _factory(name)
+    accepted = method_settings(name)
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        takes = ", ".join(accepted) or "none"
+        raise UnknownSettingError(f"method {name!r} takes no setting {', '.join(unknown)} "
+                                  f"(its settings: {takes})")
+    return factory(seed, **settings)
+
+
+def settings_for(name: str, settings: dict) -> dict:
+    """The entries of ``settings`` that method ``name`` takes (set, not None): settings meant
+    for a group of methods (a grid's CNN epochs, a fusion's components) given to one."""
+    accepted = method_settings(name)
+    return {key: value for key, value in settings.items() if key in accepted and value is not None}

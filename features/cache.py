@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.core.atomic import atomic_path, write_json
-from experiments.core.data import default_cache_dir
+from experiments.core.cache import default_cache_dir
 
 
 def images_checksum(images: np.ndarray) -> str:

@@ -13,9 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from experiments import method
+from experiments import cluster, method
 from experiments.cli import main
-from experiments.core import cluster
 from experiments.methods.reference import majority
 from tests.conftest import synthetic_arrays, write_csv
 
@@ -79,9 +78,9 @@ def test_grid_lands_the_same_runs_as_a_sequential_run(tmp_path, fer_csv, address
     for name, seed in DETERMINISTIC:
         assert main(["run", name, "--seed", str(seed), "--data", str(fer_csv), *SUBSET,
                      "--results", str(sequential)]) == 0
-    monkeypatch.setenv("FER_CNN_EPOCHS", "1")  # the driver passes it on to the workers
+    # --epochs: the CNN's setting, passed on to the workers (the other methods take none)
     command = ["grid", "majority:0", "stratified", "hog-tree:0", "thesis_tiny:0", "--seeds", "0", "1",
-               "--cluster", address, "--data", str(fer_csv), *SUBSET, "--results", str(grid)]
+               "--epochs", "1", "--cluster", address, "--data", str(fer_csv), *SUBSET, "--results", str(grid)]
     assert main(command) == 0
 
     landed = _runs(grid)
@@ -158,7 +157,7 @@ def test_a_killed_worker_reruns_its_run_which_lands_once(tmp_path, fer_csv, loca
             for proc in psutil.Process().children(recursive=True):  # only what this test started
                 try:
                     command = proc.cmdline()
-                    if "experiments.core.cluster" in command:
+                    if "experiments.cluster.worker" in command:
                         worker = proc.parent()
                         only_copy_on(worker.pid)
                         worker.kill()

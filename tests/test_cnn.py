@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cnn import training
-from cnn.architectures import BUILDERS, N_PARAMETERS, build_model, count_flops
+from cnn import pipeline, training
+from cnn.architectures import BUILDERS, N_PARAMETERS, build_model
 from cnn.config import STANDARD_AUGMENTATION, Augmentation, TrainConfig
+from cnn.flops import count_flops
 from cnn.methods import CnnMethod
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES, FerData
 from experiments.core.errors import UsageError
 from experiments.core.harness import RunConfig, run_method
-from experiments.method import available_methods, make_method
+from experiments.method import UnknownSettingError, available_methods, make_method
 from tests.conftest import synthetic_arrays
 
 # Keras' own saving code trips NumPy 2's __array__(copy=...) deprecation; not ours to fix
@@ -228,7 +229,7 @@ def test_folded_inference_copy_predicts_the_same(name):
 
 def _first_batch(data, config, seed, epoch=0):
     train, _ = _splits(data)
-    ds = training.training_dataset(train.images, train.labels, config, seed=seed, epoch=epoch)
+    ds = pipeline.training_dataset(train.images, train.labels, config, seed=seed, epoch=epoch)
     return [t.numpy() for t in next(iter(ds))]
 
 
@@ -250,7 +251,7 @@ def test_pipeline_runs_without_autotune_and_its_batches_do_not_depend_on_it(data
     import tensorflow as tf
 
     train, _ = _splits(data)
-    fixed = training.training_dataset(train.images, train.labels, TINY, seed=3, epoch=2)
+    fixed = pipeline.training_dataset(train.images, train.labels, TINY, seed=3, epoch=2)
     assert fixed.options().autotune.enabled is False
     options = tf.data.Options()
     options.autotune.enabled = True
@@ -261,7 +262,7 @@ def test_pipeline_runs_without_autotune_and_its_batches_do_not_depend_on_it(data
         for a, b in zip(ours, theirs, strict=True):
             np.testing.assert_array_equal(a, b)
         batches += 1
-    assert batches == training.steps_per_epoch(train.labels, TINY) > 1
+    assert batches == pipeline.steps_per_epoch(train.labels, TINY) > 1
 
 
 def test_whole_batches_only_leaves_out_each_epochs_last_partial_batch(data):
@@ -271,40 +272,40 @@ def test_whole_batches_only_leaves_out_each_epochs_last_partial_batch(data):
     assert n % 32  # the fixture's last batch is partial
 
     def batch_sizes(config, epoch=0):
-        ds = training.training_dataset(train.images, train.labels, config, seed=0, epoch=epoch)
+        ds = pipeline.training_dataset(train.images, train.labels, config, seed=0, epoch=epoch)
         return [len(y) for _, y, _ in ds.as_numpy_iterator()]
 
-    assert batch_sizes(whole) == [32] * (n // 32) == [32] * training.steps_per_epoch(train.labels, whole)
+    assert batch_sizes(whole) == [32] * (n // 32) == [32] * pipeline.steps_per_epoch(train.labels, whole)
     kept = replace(whole, drop_last_batch=False)
     assert batch_sizes(kept) == [32] * (n // 32) + [n % 32]
-    assert training.steps_per_epoch(train.labels, kept) == n // 32 + 1
+    assert pipeline.steps_per_epoch(train.labels, kept) == n // 32 + 1
     # the order is reshuffled each epoch, so the images left out differ from epoch to epoch
-    left_out = [set(training.epoch_plan(train.labels, whole, 0, epoch)[0][n // 32 * 32:])
+    left_out = [set(pipeline.epoch_plan(train.labels, whole, 0, epoch)[0][n // 32 * 32:])
                 for epoch in (0, 1)]
     assert left_out[0] != left_out[1]
     # recipes that keep the partial batch keep their run keys; fewer images than one batch is
     # the user's mistake, said in one line
     assert "drop_last_batch" not in kept.as_dict() and whole.as_dict()["drop_last_batch"]
     with pytest.raises(UsageError, match=r"^\d+ training images are fewer than one batch of 512"):
-        training.steps_per_epoch(train.labels, replace(whole, batch_size=512))
+        pipeline.steps_per_epoch(train.labels, replace(whole, batch_size=512))
 
 
 def test_oversampling_brings_disgust_up_to_surprise(data):
     train, _ = _splits(data)
     counts = np.bincount(train.labels, minlength=7)
     assert counts[CLASSES.index("disgust")] < counts[CLASSES.index("surprise")]
-    copies = training.oversampled_indices(train.labels, TINY)
+    copies = pipeline.oversampled_indices(train.labels, TINY)
     assert np.all(train.labels[copies] == CLASSES.index("disgust"))
-    index, is_copy = training.epoch_plan(train.labels, TINY, seed=0, epoch=0)
+    index, is_copy = pipeline.epoch_plan(train.labels, TINY, seed=0, epoch=0)
     seen = np.bincount(train.labels[index], minlength=7)
     assert seen[CLASSES.index("disgust")] == counts[CLASSES.index("surprise")]
     assert is_copy.sum() == len(copies) and sorted(index[~is_copy]) == list(range(len(train)))
-    assert len(training.oversampled_indices(train.labels, TrainConfig())) == 0
+    assert len(pipeline.oversampled_indices(train.labels, TrainConfig())) == 0
 
 
 def test_class_weights_balance_the_classes(data):
     train, _ = _splits(data)
-    weights = training.class_weights(train.labels, TrainConfig(balance="class_weight"))
+    weights = pipeline.class_weights(train.labels, TrainConfig(balance="class_weight"))
     per_class_total = np.bincount(train.labels, weights=weights[train.labels], minlength=7)
     np.testing.assert_allclose(per_class_total, len(train) / 7)
 
@@ -315,15 +316,15 @@ def test_augmentation_identity_and_flip_are_exact(data):
     x = data.images[:8, :, :, None].astype(np.float32)
     seed = tf.constant([1, 2], tf.int64)
     none, no_copy = Augmentation(), tf.zeros(8, bool)
-    same = training.augment_batch(tf.constant(x), seed, none, none, no_copy).numpy()
+    same = pipeline.augment_batch(tf.constant(x), seed, none, none, no_copy).numpy()
     np.testing.assert_array_equal(same, x)
-    flipped = training.augment_batch(tf.constant(x), seed, Augmentation(flip=True), none, no_copy).numpy()
+    flipped = pipeline.augment_batch(tf.constant(x), seed, Augmentation(flip=True), none, no_copy).numpy()
     mirrored = [np.array_equal(f, i[:, ::-1]) for f, i in zip(flipped, x)]
     unchanged = [np.array_equal(f, i) for f, i in zip(flipped, x)]
     assert all(m or u for m, u in zip(mirrored, unchanged)) and any(mirrored)
     # only the oversampled copies are changed when the base augmentation is off
     is_copy = tf.constant([True] * 4 + [False] * 4)
-    mixed = training.augment_batch(tf.constant(x), seed, none, Augmentation(rotation=10, shift=0.1),
+    mixed = pipeline.augment_batch(tf.constant(x), seed, none, Augmentation(rotation=10, shift=0.1),
                                    is_copy).numpy()
     np.testing.assert_array_equal(mixed[4:], x[4:])
     assert not np.array_equal(mixed[:4], x[:4])
@@ -341,12 +342,12 @@ def test_thesis_disgust_copies_are_rotated_shifted_and_zoomed(data):
     x = data.images[:8, :, :, None].astype(np.float32)
     seed, is_copy = tf.constant([3, 4], tf.int64), tf.constant([True] * 4 + [False] * 4)
     for changes in (copies, Augmentation(zoom=copies.zoom)):
-        out = training.augment_batch(tf.constant(x), seed, config.augmentation, changes, is_copy).numpy()
+        out = pipeline.augment_batch(tf.constant(x), seed, config.augmentation, changes, is_copy).numpy()
         np.testing.assert_array_equal(out[4:], x[4:])
         assert all(not np.array_equal(o, i) for o, i in zip(out[:4], x[:4]))
     # the pipeline augments the copies of this recipe
     train, _ = _splits(data)
-    index, is_copy = training.epoch_plan(train.labels, config, seed=0, epoch=0)
+    index, is_copy = pipeline.epoch_plan(train.labels, config, seed=0, epoch=0)
     assert is_copy.any() and np.all(train.labels[index[is_copy]] == CLASSES.index("disgust"))
 
 
@@ -460,7 +461,7 @@ def test_tiny_run_trains_resumes_and_writes_curves(tmp_path, data, capsys, monke
     assert training._sittings({"epoch": 5}) == [{"started": None, "after_epoch": 0}]
     assert training._sittings({"epoch": 0}) == []
     last = keras.saving.load_model(work / json.loads((work / "state.json").read_text())["last"])
-    steps = training.steps_per_epoch(train.labels, TINY)
+    steps = pipeline.steps_per_epoch(train.labels, TINY)
     assert int(last.optimizer.iterations.numpy()) == 2 * steps
     assert sorted(p.name for p in work.glob("*.keras")) == ["epoch-0002.keras"]  # old ones removed
 
@@ -602,8 +603,8 @@ def test_default_work_dir_depends_on_data_and_recipe(data):
 
 
 def test_harness_run_keeps_the_learning_curves(tmp_path, data, monkeypatch):
-    monkeypatch.setenv("FER_CNN_EPOCHS", "1")
-    method = make_method("thesis_tiny", seed=0)
+    monkeypatch.setenv("FER_CNN_EPOCHS", "7")  # the old variable no longer reaches the method
+    method = make_method("thesis_tiny", seed=0, epochs=1)
     assert method.train_config.epochs == 1
     folder = run_method(RunConfig("thesis_tiny", results_dir=tmp_path / "res", n_boot=50), data, method)
     names = {p.name for p in folder.iterdir()}
@@ -614,11 +615,10 @@ def test_harness_run_keeps_the_learning_curves(tmp_path, data, monkeypatch):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["selection"]["best_epoch"] == 1
     assert manifest["config"]["method_config"]["train"]["balance"] == "oversample"  # thesis_tiny's
-    monkeypatch.setenv("FER_CNN_BALANCE", "class_weight")  # an ablation's override
-    assert make_method("best_small", seed=0).train_config.balance == "class_weight"
-    monkeypatch.setenv("FER_CNN_BALANCE", "balanced")
-    with pytest.raises(ValueError, match="FER_CNN_BALANCE=.balanced.: expected one of"):
-        make_method("best_small", seed=0)
+    # an ablation's override, a setting of the method
+    assert make_method("best_small", seed=0, balance="class_weight").train_config.balance == "class_weight"
+    with pytest.raises(UnknownSettingError, match="takes no setting C .its settings: epochs, minutes"):
+        make_method("best_small", seed=0, C=1.0)
     assert manifest["split_stats"]["Training"]["oversampled_copies"] >= 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cnn import training
+from cnn import pipeline, training
 from cnn.config import STANDARD_AUGMENTATION, TrainConfig
 from cnn.distill import DistilledMethod
 from cnn.recipes import ARCHITECTURES, BEST_SMALL
@@ -44,10 +44,10 @@ def test_targets_blend_labels_and_tempered_teacher():
 
     config = TrainConfig(batch_size=5, augmentation=STANDARD_AUGMENTATION, teacher="t",
                          teacher_weight=0.25, teacher_temperature=2.0)
-    batches = list(training.training_dataset(images, labels, config, seed=0, epoch=0, teacher=teacher))
+    batches = list(pipeline.training_dataset(images, labels, config, seed=0, epoch=0, teacher=teacher))
     soft = np.sqrt(teacher_p) / np.sqrt(teacher_p).sum()  # softmax(log p / 2)
     targets = np.concatenate([y.numpy() for _, y, _ in batches])
-    order, _ = training.epoch_plan(labels, config, 0, 0)
+    order, _ = pipeline.epoch_plan(labels, config, 0, 0)
     expected = 0.75 * np.eye(len(CLASSES))[labels[order]] + 0.25 * soft
     np.testing.assert_allclose(targets, expected, atol=1e-6)
     assert seen  # traced on the batch the student sees
@@ -59,10 +59,10 @@ def test_targets_blend_labels_and_tempered_teacher():
 def test_student_learns_from_its_seeds_teacher_run(tmp_path, csv_file, monkeypatch):
     """The student finds the teacher's run of its seed, reuses its model, names it in the
     manifest, trains, and saves a plain CNN that predicts without the teacher."""
-    monkeypatch.setenv("FER_CNN_EPOCHS", "1")
     data = load_fer2013(csv_file)
-    teacher_run = run_method(RunConfig("best_small", seed=1, results_dir=tmp_path, n_boot=20), data)
-    student = make_method("best_small_fast_kd", seed=1)
+    teacher_run = run_method(RunConfig("best_small", seed=1, results_dir=tmp_path, n_boot=20), data,
+                             make_method("best_small", seed=1, epochs=1))
+    student = make_method("best_small_fast_kd", seed=1, epochs=1)
     assert isinstance(student, DistilledMethod)
     config = RunConfig("best_small_fast_kd", seed=1, results_dir=tmp_path, n_boot=20)
     folder = run_method(config, data, student)

@@ -11,7 +11,7 @@ import pytest
 from experiments.core import store
 from experiments.core.data import CLASSES, FerData, load_fer2013
 from experiments.core.harness import RunConfig, run_method
-from experiments.method import Method, available_methods
+from experiments.method import Method, available_methods, make_method, settings_for
 from experiments.methods import fusion
 from experiments.methods.fusion import LateFusion, choose_temperature, choose_weight, temper
 from experiments.tools.models import load_method
@@ -128,10 +128,11 @@ def test_best_components_are_chosen_on_publictest(tmp_path):
 def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypatch, capsys):
     """thesis_tiny (1 epoch) and a linear SVM on HOG: trained as runs first, then the fusion
     reuses their models, writes a run, and its saved model predicts the same after loading."""
-    monkeypatch.setenv("FER_CNN_EPOCHS", "1")
+    quick = {"epochs": 1}  # the CNN's setting; the SVM takes none
     data = load_fer2013(csv_file)
     assert "late_fusion" in available_methods("fusion")
-    component_runs = {name: run_method(RunConfig(name, results_dir=tmp_path, n_boot=20), data)
+    component_runs = {name: run_method(RunConfig(name, results_dir=tmp_path, n_boot=20), data,
+                                       make_method(name, **settings_for(name, quick)))
                       for name in ("thesis_tiny", "hog-linear_svm")}
     method = LateFusion("thesis_tiny", "hog-linear_svm")
     folder = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data, method)
@@ -207,7 +208,7 @@ def test_real_components_reused_saved_and_reloaded(tmp_path, csv_file, monkeypat
     # still names the runs it repeats
     shutil.rmtree(tmp_path / "models")
     again = run_method(RunConfig("late_fusion", results_dir=tmp_path, n_boot=20), data,
-                       LateFusion("thesis_tiny", "hog-linear_svm"))
+                       make_method("late_fusion", cnn="thesis_tiny", classical="hog-linear_svm", **quick))
     components = json.loads((again / "manifest.json").read_text())["selection"]["components"]
     assert components["classical"] == {"run": str(component_runs["hog-linear_svm"]),
                                        "model": "fitted by this run"}
@@ -219,13 +220,13 @@ def test_hybrid_network_trains_saves_and_reloads(tmp_path, csv_file, monkeypatch
     from cnn.architectures import N_PARAMETERS, hybrid_small
     from cnn.hybrid import HybridMethod
 
-    monkeypatch.setenv("FER_CNN_EPOCHS", "1")
     assert available_methods("fusion").keys() >= {"hybrid_small", "late_fusion"}
     model = hybrid_small(353)
     assert [tuple(i.shape[1:]) for i in model.inputs] == [(48, 48, 1), (353,)]
     assert N_PARAMETERS["best_small"] < model.count_params() <= 2_000_000
     data = load_fer2013(csv_file)
-    folder = run_method(RunConfig("hybrid_small", results_dir=tmp_path, n_boot=20), data)
+    folder = run_method(RunConfig("hybrid_small", results_dir=tmp_path, n_boot=20), data,
+                        make_method("hybrid_small", epochs=1))
     metrics = json.loads((folder / "metrics.json").read_text())
     manifest = json.loads((folder / "manifest.json").read_text())
     assert metrics["branch"] == "fusion" and metrics["features"] == "pixels + landmark geometry"

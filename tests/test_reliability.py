@@ -25,7 +25,8 @@ import pytest
 
 from experiments.cli import main
 from experiments.core import errors
-from experiments.core.data import CLASSES, CacheWarning, DataError, load_fer2013
+from experiments.core.cache import CacheWarning
+from experiments.core.data import CLASSES, DataError, load_fer2013
 from experiments.core.harness import OWNER_FILE, OWNER_LOCK, RunConfig, remove_stale_partials, run_method
 from experiments.core.metrics import classification_metrics
 from experiments.reports.selection import select_runs
@@ -614,6 +615,35 @@ def test_bad_cnn_environment_is_one_line(variable, value, says, world, monkeypat
     assert status == errors.USAGE and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and says in err
     assert not (world.root / "x").exists()
+
+
+@pytest.mark.parametrize("options, says", [
+    (["--epochs", "ten"], "error: --epochs='ten': expected a positive whole number"),
+    (["--balance", "undersample"], "error: --balance='undersample': expected one of none"),
+    (["--fusion-cnn", "nope"], "error: --fusion-cnn='nope': not a cnn method"),
+    (["--epochs", "3", "--minutes", "2"],
+     "error: --epochs, --minutes: method hog-tree takes no such setting (its settings: none)"),
+])
+def test_a_bad_setting_option_is_one_line(options, says, world, capsys):
+    method = "late_fusion" if "--fusion-cnn" in options else "thesis_tiny" if "--balance" in options \
+        else "hog-tree" if "3" in options else "thesis_tiny"
+    status = _cli(["run", method, "--data", str(world.csv), "--results", str(world.root / "x"), *options])
+    err = capsys.readouterr().err
+    assert status == errors.USAGE and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(says)
+    assert not (world.root / "x").exists()
+
+
+def test_an_option_wins_over_its_old_environment_variable(monkeypatch):
+    from experiments.cli.parser import build_parser
+    from experiments.cli.settings import method_overrides
+
+    monkeypatch.setenv("FER_CNN_EPOCHS", "7")
+    monkeypatch.setenv("FER_CNN_BALANCE", "none")
+    args = build_parser().parse_args(["run", "thesis_tiny", "--epochs", "2"])
+    assert method_overrides("thesis_tiny", args) == {"epochs": 2, "balance": "none"}
+    # a method that takes none of them ignores the variables, as it always did
+    assert method_overrides("hog-tree", build_parser().parse_args(["run", "hog-tree"])) == {}
 
 
 def test_an_unwritable_machine_lock_is_one_line(world, tmp_path, monkeypatch, capsys):

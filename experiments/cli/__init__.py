@@ -20,7 +20,8 @@ import warnings
 
 from experiments.cli.parser import build_parser
 from experiments.core import errors
-from experiments.core.data import CacheWarning, DataError
+from experiments.core.cache import CacheWarning
+from experiments.core.data import DataError
 
 #: seconds a Ctrl-C may take to end a command before the process is ended outright
 INTERRUPT_GRACE_SECONDS = 10.0

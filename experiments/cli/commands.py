@@ -53,10 +53,12 @@ def methods(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from experiments.cli.settings import method_overrides
     from experiments.core.harness import RunConfig, find_done, run_method
     from experiments.method import make_method
 
-    method = make_method(args.method, args.seed)  # fail fast on an unknown name
+    # fail fast on an unknown name or setting
+    method = make_method(args.method, args.seed, **method_overrides(args.method, args))
     data = load_data(args)
     config = RunConfig(method=args.method, seed=args.seed, results_dir=results_folder(args),
                        per_class=data.per_class, keep_model=not args.no_model)  # as used
@@ -75,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
 def grid(args: argparse.Namespace) -> int:
     """0 when every run is done, ``RUNS_FAILED`` when some failed (the others landed), 2 (usage)
     when the grid cannot start; 130 when interrupted."""
-    from experiments.core.cluster import RUNS_FAILED, ClusterError, parse_runs, run_grid
+    from experiments.cli.settings import group_overrides
+    from experiments.cluster import RUNS_FAILED, ClusterError, parse_runs, run_grid
 
     runs = parse_runs(args.runs, args.seeds)
+    settings = group_overrides(args)
     try:
         report = run_grid(args.cluster, runs, lambda: load_data(args), results_dir=results_folder(args),
+                          settings=settings,
                           subset=args.subset, subset_seed=args.subset_seed, resize=args.resize,
                           use_cache=not args.no_cache, keep_model=not args.no_model,
                           retries=args.retries, ship_data=args.ship_data)

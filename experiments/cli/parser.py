@@ -22,6 +22,7 @@ from experiments.cli.options import (
     seed_number,
     whole_number,
 )
+from experiments.cli.settings import add_setting_options
 from experiments.core.data import ACCEPTED_FORMS
 
 
@@ -83,13 +84,14 @@ def _run_commands(sub) -> None:
     run.add_argument("--skip-done", action="store_true",
                      help="do nothing if a finished run with the same method, seed, data and subset exists")
     add_data_options(run)
+    add_setting_options(run)
     run.set_defaults(handler=commands.run)
 
-    from experiments.core.cluster import DEFAULT_RETRIES
+    from experiments.cluster import DEFAULT_RETRIES
 
     grid = sub.add_parser("grid", help="run METHODs x --seeds on a Dask cluster (--cluster), one task "
                                        "per run; finished runs land in results/runs/ "
-                                       "(experiments.core.cluster)")
+                                       "(experiments.cluster)")
     grid.add_argument("runs", metavar="METHOD", nargs="+", type=run_item,
                       help="a name from `methods` (run with every --seeds) or NAME:SEED (that seed only)")
     grid.add_argument("--seeds", metavar="S", type=seed_number, nargs="+", default=[0],
@@ -105,6 +107,7 @@ def _run_commands(sub) -> None:
                       help="do not keep the fitted models in the run folders")
     add_results_option(grid)
     add_data_options(grid)
+    add_setting_options(grid)
     grid.set_defaults(handler=commands.grid)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
@@ -24,10 +23,9 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-import platformdirs
 from tqdm.auto import tqdm
 
-from experiments.core.atomic import atomic_path
+from experiments.core.cache import data_cache_path, read_arrays, write_arrays
 
 CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 SPLITS: tuple[str, ...] = ("Training", "PublicTest", "PrivateTest")
@@ -35,8 +33,6 @@ IMAGE_SIZE = 48
 N_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_ENV = "FER2013_DATA"
-CACHE_ENV = "FER_CACHE_DIR"
-CACHE_VERSION = 1
 _TOP_FOLDERS = ("train", "test")  # train/ holds Training; test/ PublicTest and PrivateTest
 _SKIP_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 
@@ -54,10 +50,6 @@ FORMS_HINT = (f"accepted: Kaggle's fer2013.csv, an image folder with train/<clas
 
 class DataError(ValueError):
     """Bad or missing input data; the message names the file (and row) and the problem."""
-
-
-class CacheWarning(UserWarning):
-    """The conversion cache cannot be used (corrupt, unwritable): the data is read anyway."""
 
 
 #: what reading a damaged zip member or compressed stream can raise
@@ -182,12 +174,15 @@ def load_fer2013(
     data = None
     cache_file = None
     if use_cache:
-        cache_file = _cache_path(cache_dir, checksum, resize)
-        data = _read_cache(cache_file, source, checksum)
+        cache_file = data_cache_path(cache_dir, checksum, resize)
+        arrays = read_arrays(cache_file, checksum, (IMAGE_SIZE, IMAGE_SIZE))
+        data = None if arrays is None else FerData(**arrays[0], source=str(source), form=arrays[1],
+                                                   checksum=checksum)
     if data is None:
         data = _convert(source, checksum, resize=resize, progress=progress)
         if cache_file is not None:
-            _write_cache(cache_file, data)
+            write_arrays(cache_file, {"images": data.images, "labels": data.labels,
+                                      "splits": data.splits, "ids": data.ids}, data.form, checksum)
     return data if per_class is None else data.subset(per_class, seed)
 
 
@@ -410,79 +405,3 @@ def _finish(images, labels, splits, ids, source: str, form: str, checksum: str) 
 
 def _no_bar(progress: bool | None) -> bool | None:
     return None if progress is None else not progress
-
-
-# ----------------------------------------------------------------------------- cache
-
-
-def default_cache_dir() -> Path:
-    """Converted data, features, selections and CNN checkpoints: ``$FER_CACHE_DIR``, else the
-    user's cache folder (``~/.cache/fer-compare`` on Linux), outside the work tree so that a
-    long training survives a fresh checkout."""
-    return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_path("fer-compare"))
-
-
-def _cache_path(cache_dir, checksum: str, resize: bool) -> Path:
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    tag = "resized" if resize else "strict"
-    return folder / "fer2013" / f"{checksum[:24]}-{tag}-v{CACHE_VERSION}.npz"
-
-
-def _digest(images: np.ndarray, labels: np.ndarray, splits: np.ndarray, ids: np.ndarray) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for arr in (images, labels, splits, ids):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    return h.hexdigest()
-
-
-def _write_cache(path: Path, data: FerData) -> None:
-    """Store the converted arrays; a cache that cannot be written is reported, not fatal
-    (the data has been read: the command goes on, and the next one converts again)."""
-    if path.exists() and not path.is_file():
-        return  # a folder in the cache's place: ``_read_cache`` has said so already
-    try:
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(
-                tmp, images=data.images, labels=data.labels, splits=data.splits, ids=data.ids,
-                form=np.array(data.form), checksum=np.array(data.checksum),
-                digest=np.array(_digest(data.images, data.labels, data.splits, data.ids)),
-            )
-    except OSError as err:
-        warnings.warn(f"cannot write the data cache {path} ({err.strerror or err}); going on "
-                      f"without it (set {CACHE_ENV} to a writable folder, or pass --no-cache)",
-                      CacheWarning, stacklevel=3)
-
-
-def _read_cache(path: Path, source: Path, checksum: str) -> FerData | None:
-    """The cached arrays, or None when absent; a corrupt cache is reported and dropped."""
-    try:
-        if not path.exists():
-            return None
-    except OSError:  # a parent that is a file or unreadable: no cache to read
-        return None
-    if not path.is_file():
-        warnings.warn(f"cache {path} is not a file; ignoring it (remove it to let the cache work)",
-                      CacheWarning, stacklevel=3)
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("images", "labels", "splits", "ids")}
-            meta = {k: str(z[k]) for k in ("form", "checksum", "digest")}
-        n = len(arrays["labels"])
-        ok = (
-            arrays["images"].dtype == np.uint8
-            and arrays["images"].shape == (n, IMAGE_SIZE, IMAGE_SIZE)
-            and len(arrays["splits"]) == n == len(arrays["ids"])
-            and meta["checksum"] == checksum
-            and meta["digest"] == _digest(*arrays.values())
-        )
-        if not ok:
-            raise ValueError("contents do not match their digest")
-    except Exception as err:  # noqa: BLE001 - any failure to read means rebuild
-        warnings.warn(f"cache {path} is corrupt ({err}); rebuilding it", CacheWarning, stacklevel=3)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:
-            pass  # a read-only cache: the rewrite will say so
-        return None
-    return FerData(**arrays, source=str(source), form=meta["form"], checksum=checksum)

@@ -19,7 +19,7 @@ from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.runs import best_by_publictest, fer_runs
-from experiments.method import Method, UnknownMethodError, available_methods, make_method
+from experiments.method import Method, UnknownMethodError, available_methods, make_method, settings_for
 
 SHIPPED = "models"
 SHIPPED_META = "shipped.json"
@@ -130,12 +130,13 @@ def load_trained(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Method
 
 
 def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerData,
-                    val: FerData) -> tuple[Method, dict, np.ndarray]:
+                    val: FerData, settings: dict | None = None) -> tuple[Method, dict, np.ndarray]:
     """``name`` fitted with ``seed``, for a method built on it (a fusion's component, a
     student's teacher): the model of its run of that seed with the method's current settings
     (kept by the run, else shipped) when it gives that run's PublicTest accuracy on ``val``;
     otherwise fitted here (a CNN resumes from its checkpoints). Also where it came from (for
-    the manifest) and its PublicTest probabilities."""
+    the manifest) and its PublicTest probabilities. ``settings``: those of the method built on
+    it that ``name`` takes too (e.g. a quick run's CNN epochs), for a fit here."""
     results_dir = Path(results_dir)
     runs = fer_runs(results_dir, name, seed=seed, current=True)
     models = [(run, run / "model", "loaded from the run")
@@ -150,7 +151,7 @@ def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerDat
             return method, {"run": str(run), "model": how}, proba
     print(f"{name} seed {seed}: no model of its run at hand (run or shipped); fitting it here",
           file=sys.stderr)
-    method = make_method(name, seed).fit(train, val)
+    method = make_method(name, seed, **(settings_for(name, settings) if settings else {})).fit(train, val)
     proba = method.predict_proba(val.images)
     # the run this refit repeats (its model is not on this machine), when it gives the same
     # PublicTest accuracy

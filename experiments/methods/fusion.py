@@ -89,10 +89,12 @@ class LateFusion(Method):
     branch = "fusion"
 
     def __init__(self, cnn: str = BEST, classical: str = BEST, seed: int = 0, *,
-                 results_dir: str | os.PathLike | None = None):
+                 results_dir: str | os.PathLike | None = None, component_settings: dict | None = None):
         from experiments.core.harness import DEFAULT_RESULTS
 
         self.cnn_name, self.classical_name, self.seed = cnn, classical, seed
+        # settings for a component fitted here (its model not at hand): those it takes
+        self.component_settings = dict(component_settings or {})
         self.results_dir = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS
         self.features = "pixels + landmark pipeline"
         self.classifier = f"late fusion ({cnn} + {classical})"
@@ -124,7 +126,7 @@ class LateFusion(Method):
         proba = {}
         for role, name in names.items():
             self.components_[role], self.sources_[role], proba[role] = fitted_for_seed(
-                name, self.seed, self.results_dir, train, val)
+                name, self.seed, self.results_dir, train, val, self.component_settings)
             self.temperatures_[role] = choose_temperature(proba[role], val.labels)
         self.weight_, self.scores_ = choose_weight(
             temper(proba["cnn"], self.temperatures_["cnn"]),
@@ -205,26 +207,18 @@ def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
     return load_method(folder)
 
 
-def _component_from_environment(variable: str, branch: str) -> str:
-    """``$variable`` (a method of ``branch``, or "best"; "best" when unset), checked before any
-    data is read: a misspelt name is one line naming the variable."""
-    from experiments.core.errors import UsageError
-    from experiments.method import available_methods
-
-    name = os.environ.get(variable) or BEST
-    if name != BEST and name not in available_methods(branch):
-        raise UsageError(f"environment variable {variable}={name!r}: not a {branch} method "
-                         f"(see `python -m experiments methods`), nor {BEST!r}")
-    return name
+def _late_fusion(seed: int, *, cnn: str = BEST, classical: str = BEST, epochs: int | None = None,
+                 minutes: float | None = None, balance: str | None = None,
+                 threads: int | None = None) -> LateFusion:
+    return LateFusion(cnn, classical, seed, component_settings={
+        "epochs": epochs, "minutes": minutes, "balance": balance, "threads": threads})
 
 
-def _late_fusion(seed: int) -> LateFusion:
-    return LateFusion(_component_from_environment("FER_FUSION_CNN", "cnn"),
-                      _component_from_environment("FER_FUSION_CLASSICAL", "classical"), seed)
-
-
-def _late_fusion_mlp(seed: int) -> LateFusion:
-    return LateFusion(_component_from_environment("FER_FUSION_CNN", "cnn"), SHIPPABLE_CLASSICAL, seed)
+def _late_fusion_mlp(seed: int, *, cnn: str = BEST, epochs: int | None = None,
+                     minutes: float | None = None, balance: str | None = None,
+                     threads: int | None = None) -> LateFusion:
+    return LateFusion(cnn, SHIPPABLE_CLASSICAL, seed, component_settings={
+        "epochs": epochs, "minutes": minutes, "balance": balance, "threads": threads})
 
 
 register("late_fusion", "late fusion: the best CNN's and the best landmark pipeline's "
