@@ -208,6 +208,11 @@ class ClassicalMethod(Method):
             clf.fit(x, y)
         return clf
 
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        """The features the classifier reads: extracted, standardised and PCA-reduced (for a
+        feature-level fusion)."""
+        return self.model_[:-1].transform(images)
+
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         proba = self.model_.predict_proba(images)
         if self.settings.get("mirror_test"):  # the mean of the face's and its mirror image's

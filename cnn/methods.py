@@ -147,6 +147,20 @@ class CnnMethod(Method):
             raise RuntimeError("fit the method (or load a model) before predicting")
         return self._predict(images)
 
+    def embed(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """What the softmax layer reads (the penultimate layer's activations) for each face
+        itself (no flip average), in inference mode: a feature-level fusion's CNN features."""
+        if self.model_ is None:
+            raise RuntimeError("fit the method (or load a model) before embedding")
+        try:
+            embedder = _penultimate(self.model_, self.architecture)
+        except ValueError as err:  # e.g. a network that reuses a nested model's own graph
+            raise ValueError(f"{self.architecture}: cannot take the features its softmax layer "
+                             f"reads ({str(err).splitlines()[0]})") from None
+        x = np.asarray(images, np.float32).reshape(-1, *self.model_.inputs[0].shape[1:])
+        return np.concatenate([np.asarray(embedder(x[s:s + batch_size]))
+                               for s in range(0, len(x), batch_size)])
+
     # ------------------------------------------------------------------ reporting
 
     def save(self, directory: Path) -> list[Path]:
@@ -273,6 +287,24 @@ def architecture_fingerprint(model) -> str:
 
     text = json.dumps(strip(model.get_config()), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _penultimate(model, name: str):
+    """``x -> what the final softmax layer reads``, in inference mode, through the nested
+    models that ``build_model`` makes (input scaling, then the network itself)."""
+    import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.Model | keras.layers.Dense):
+        raise ValueError(f"{name}: its last layer is not a softmax layer; no features to take")
+    front = (None if last.input is model.inputs[0]
+             else keras.Model(model.inputs[0], last.input))  # everything before the last layer
+    if isinstance(last, keras.Model):
+        inner = _penultimate(last, name)
+        return inner if front is None else (lambda x: inner(front(x, training=False)))
+    if front is None:
+        return lambda x: x
+    return lambda x: front(x, training=False)
 
 
 def factory(architecture: str, cls: type[CnnMethod] = CnnMethod) -> MethodFactory:

@@ -26,7 +26,9 @@ SHIPPED_META = "shipped.json"
 FUSION_FILE = "fusion.json"  # a fusion model folder: components, temperatures, weight
 #: the classes that load each kind of model folder ("module:Class"), imported when needed
 #: (a CNN's loads TensorFlow; its model.json may name a subclass's, which it follows)
-LOADERS = {FUSION_FILE: "experiments.methods.fusion:LateFusion", "model.keras": "cnn.methods:CnnMethod"}
+LOADERS = {FUSION_FILE: "experiments.methods.fusion:LateFusion",
+           "feature_fusion.json": "experiments.methods.feature_fusion:FeatureFusion",
+           "model.keras": "cnn.methods:CnnMethod"}
 
 
 def load_class(loader: str, package: str = ""):
@@ -84,8 +86,9 @@ def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
 
 
 def load_method(path: str | Path) -> Method:
-    """A fitted method from a model folder (``fusion.json`` for a late fusion, ``model.keras``
-    for CNNs, ``model.joblib`` else).
+    """A fitted method from a model folder (``fusion.json`` for a late fusion,
+    ``feature_fusion.json`` for a feature-level one, ``model.keras`` for CNNs, ``model.joblib``
+    else).
 
     A model file that cannot be loaded (truncated, not a model) raises ``CorruptFileError``
     naming it and how to get a good one back.
