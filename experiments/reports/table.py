@@ -5,6 +5,11 @@ and one subset (the full data when there are full-data runs; else the one most r
 and of each method only the runs with its latest ``run_key`` (e.g. one CNN epoch budget)
 count (``selection``). Runs left out for either reason are listed, with the reason, in
 ``comparison.md``.
+
+The Markdown rows are joined here rather than by ``DataFrame.to_markdown``: that needs
+``tabulate``, which pads every cell to its column's width, so the committed tables (and every
+diff of them) would change in every line for no content; the cells themselves are pandas'
+(``display_frame``).
 """
 
 from __future__ import annotations
