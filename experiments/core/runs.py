@@ -1,20 +1,79 @@
-"""The finished runs under ``results/runs/``: the one place that lists and filters them."""
+"""The finished runs under ``results/runs/``: the one place that lists, reads and filters them.
+
+A run folder (written by ``experiments.core.harness``) holds ``metrics.json`` (the scores and
+cost), ``manifest.json`` (how it was made) and, while the machine that made it keeps it,
+``model/``; ``read_run`` reads one into a ``RunRecord``.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.core.errors import read_json
+
+METRICS_FILE, MANIFEST_FILE, MODEL_FOLDER = "metrics.json", "manifest.json", "model"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run, read: its folder, ``metrics.json`` and ``manifest.json``."""
+
+    folder: Path
+    metrics: dict
+    manifest: dict
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.name  # e.g. 20261128T195823670-seed0
+
+    @property
+    def method(self) -> str:
+        return self.metrics.get("method", self.folder.parent.name)
+
+    @property
+    def seed(self) -> int | None:
+        return self.metrics.get("seed")
+
+    @property
+    def branch(self) -> str | None:
+        return self.metrics.get("branch")
+
+    @property
+    def run_key(self) -> dict:
+        """The settings that make it another run than one of the same method and seed."""
+        return self.manifest.get("run_key") or {}
+
+    @property
+    def model(self) -> Path | None:
+        """Its model folder, when this machine has it (models stay out of git)."""
+        folder = self.folder / MODEL_FOLDER
+        return folder if folder.is_dir() else None
+
+    def accuracy(self, split: str = "PrivateTest") -> float:
+        return self.metrics["splits"][split]["accuracy"]
+
+    @property
+    def publictest_accuracy(self) -> float:
+        """What the protocol chooses by (never PrivateTest)."""
+        return self.accuracy("PublicTest")
+
+
+def read_run(folder: str | Path) -> RunRecord:
+    """A run folder's record; an unreadable JSON raises ``CorruptFileError`` naming it."""
+    folder = Path(folder)
+    fix = f"delete the run folder {folder} or restore it"
+    return RunRecord(folder, read_json(folder / METRICS_FILE, fix), read_json(folder / MANIFEST_FILE, fix))
 
 
 def run_folders(results_dir: str | Path, method: str = "*") -> list[Path]:
     """Finished run folders of ``method`` (of every method by default), by method and then
     oldest first: those with both ``metrics.json`` and ``manifest.json``. A staging folder
     (hidden: ``.<run-id>.partial``) is not a finished run."""
-    return [metrics.parent for metrics in sorted(Path(results_dir).glob(f"runs/{method}/*/metrics.json"))
-            if not metrics.parent.name.startswith(".") and (metrics.parent / "manifest.json").is_file()]
+    return [metrics.parent for metrics in sorted(Path(results_dir).glob(f"runs/{method}/*/{METRICS_FILE}"))
+            if not metrics.parent.name.startswith(".") and (metrics.parent / MANIFEST_FILE).is_file()]
 
 
 def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = None,
@@ -25,24 +84,18 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
     those that kept their model, when asked."""
     runs = []
     for folder in run_folders(results_dir, method):
-        metrics = read_json(folder / "metrics.json", f"delete the run folder {folder} or restore it")
-        if (metrics.get("dataset", "FER2013") == "FER2013"
-                and bool(metrics.get("per_class_subset")) == subsets):
-            runs.append((folder, metrics.get("seed"), folder.name))  # the folder is named by run id
+        record = read_run(folder)
+        if (record.metrics.get("dataset", "FER2013") == "FER2013"
+                and bool(record.metrics.get("per_class_subset")) == subsets):
+            runs.append((folder, record.seed, record.run_id))
     if current:
-        keys = {folder: _run_key(folder) for folder, _, _ in runs}
+        keys = {folder: read_run(folder).run_key for folder, _, _ in runs}
         newest = newest_settings((folder.parent.name, run_id, keys[folder]) for folder, _, run_id in runs)
         current_key = {method: settings_key(key) for method, key in newest.items()}
         # compared as the table's selection compares them (settings_key), not as dicts (1 == 1.0)
         runs = [run for run in runs if settings_key(keys[run[0]]) == current_key[run[0].parent.name]]
     return [folder for folder, run_seed, _ in runs
             if (seed is None or run_seed == seed) and (not with_model or (folder / "model").is_dir())]
-
-
-def _run_key(folder: Path) -> dict:
-    """The run's settings that make it another run (``run_key`` in its manifest)."""
-    manifest = read_json(folder / "manifest.json", f"delete the run folder {folder} or restore it")
-    return manifest.get("run_key") or {}
 
 
 def newest_settings(runs: Iterable[tuple[Hashable, str, dict]]) -> dict[Hashable, dict]:
@@ -61,7 +114,6 @@ def best_by_publictest(runs: list[Path]) -> Path:
     among seeds, never PrivateTest."""
     def publictest(ranked: tuple[int, Path]) -> tuple[float, int]:
         index, run = ranked
-        metrics = read_json(run / "metrics.json", f"delete the run folder {run} or restore it")
-        return metrics["splits"]["PublicTest"]["accuracy"], index
+        return read_run(run).publictest_accuracy, index
 
     return max(enumerate(runs), key=publictest)[1]

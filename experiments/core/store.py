@@ -18,7 +18,7 @@ import numpy as np
 from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
-from experiments.core.runs import best_by_publictest, fer_runs
+from experiments.core.runs import best_by_publictest, fer_runs, read_run
 from experiments.method import Method, UnknownMethodError, available_methods, make_method, settings_for
 
 SHIPPED = "models"
@@ -164,7 +164,7 @@ def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerDat
 
 def _same_publictest(run: Path, proba: np.ndarray, labels: np.ndarray) -> bool:
     """Does ``proba`` give exactly the PublicTest accuracy that ``run`` recorded?"""
-    recorded = read_json(run / "metrics.json")["splits"]["PublicTest"]["accuracy"]
+    recorded = read_run(run).publictest_accuracy
     return abs(float(np.mean(proba.argmax(1) == labels)) - recorded) < 1e-9
 
 

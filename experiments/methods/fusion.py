@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from experiments.core.data import FerData
-from experiments.core.errors import CorruptFileError, read_json
-from experiments.core.runs import fer_runs
+from experiments.core.errors import CorruptFileError
+from experiments.core.runs import fer_runs, read_run
 from experiments.core.store import FUSION_FILE, fitted_for_seed, load_method, shipped_run_id
 from experiments.method import Method, register
 
@@ -73,10 +73,9 @@ def best_of_branch(branch: str, results_dir: Path) -> str:
     FER2013 runs with its current settings, as in the table (chosen on PublicTest, never
     PrivateTest)."""
     means: dict[str, list[float]] = {}
-    for run in fer_runs(results_dir, current=True):
-        metrics = read_json(run / "metrics.json")
-        if metrics.get("branch") == branch:
-            means.setdefault(metrics["method"], []).append(metrics["splits"]["PublicTest"]["accuracy"])
+    for record in map(read_run, fer_runs(results_dir, current=True)):
+        if record.branch == branch:
+            means.setdefault(record.method, []).append(record.publictest_accuracy)
     if not means:
         raise FileNotFoundError(f"no finished full-data {branch} run under {results_dir}/runs/ to pick "
                                 f"the best {branch} component from; name one instead")

@@ -11,14 +11,13 @@ records go to ``results/flip.{json,md}``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from experiments.core.cost import interleaved_timings
 from experiments.core.data import FerData
-from experiments.core.runs import fer_runs
+from experiments.core.runs import fer_runs, read_run
 from experiments.tools.latency import write_records
 from experiments.tools.models import check_known, load_method
 
@@ -51,7 +50,7 @@ def compare(name: str, data: FerData, results_dir: str | Path, *,
         methods = {"flip": first, "plain": load_method(run / "model")}
         for key, method in methods.items():
             method.set_tta_flip(key == "flip")
-        seed = json.loads((run / "metrics.json").read_text()).get("seed")
+        seed = read_run(run).seed
         record = {"method": name, "seed": seed, "run": str(run), "batch": batch, "repeats": repeats}
         for key, method in methods.items():
             for split_name, split in splits.items():

@@ -25,9 +25,8 @@ import numpy as np
 
 from experiments.core import atomic
 from experiments.core.cost import interleaved_timings, repeat_timings
-from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
-from experiments.core.runs import fer_runs
+from experiments.core.runs import fer_runs, read_run
 from experiments.method import make_method
 from experiments.tools.models import SHIPPED, check_known, load_method, shipped_run_id
 
@@ -52,7 +51,7 @@ def timed_models(name: str, results_dir: str | Path, warn=print) -> list[Timed]:
     shipped_run, untrained_ok = shipped_run_id(name, results_dir), can_stand_in_untrained(name)
     models = []
     for run in fer_runs(results_dir, name, current=True):
-        seed = read_json(run / "metrics.json", f"delete the run folder {run} or restore it").get("seed")
+        seed = read_run(run).seed
         if (run / "model").is_dir():
             models.append(Timed(run, seed, OWN_MODEL))
         elif run.name == shipped_run:

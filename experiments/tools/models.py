@@ -19,7 +19,7 @@ from experiments.core import atomic
 from experiments.core.cost import size_on_disk
 from experiments.core.errors import CorruptFileError, UsageError, read_json
 from experiments.core.harness import DEFAULT_RESULTS
-from experiments.core.runs import best_by_publictest, fer_runs
+from experiments.core.runs import best_by_publictest, fer_runs, read_run
 from experiments.core.store import (  # noqa: F401  (the reading side, re-exported for callers)
     FUSION_FILE,
     SHIPPED,
@@ -116,7 +116,7 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
         _size_within(component, [p for p in (component_run / "model").rglob("*") if p.is_file()], max_mb)
     for component, component_run in components:
         ship(component, results_dir, max_mb, run=component_run, for_fusion=name)
-    metrics = read_json(run / "metrics.json")
+    record = read_run(run)
     target = results_dir / SHIPPED / name
     staging = target.with_name(f".{name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -129,8 +129,8 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     atomic.write_json(staging / SHIPPED_META, {
         "method": name,
         "run": str(run.relative_to(results_dir)) if run.is_relative_to(results_dir) else str(run),
-        "publictest_accuracy": metrics["splits"]["PublicTest"]["accuracy"],
-        "privatetest_accuracy": metrics["splits"]["PrivateTest"]["accuracy"],
+        "publictest_accuracy": record.publictest_accuracy,
+        "privatetest_accuracy": record.accuracy("PrivateTest"),
         "files": {file.relative_to(source).as_posix(): file.stat().st_size for file in files},
         "bytes": size,
         **({"uses": {role: ref["folder"] for role, ref in references.items()}} if references else {}),
@@ -225,9 +225,8 @@ def _best_seed_note(name: str, meta: dict, results_dir: Path) -> str:
         return "yes"
     if shipped not in {run.name for run in runs}:
         return f"no: shipped from older settings; {best.name} is current"
-    metrics = read_json(best / "metrics.json", f"delete the run folder {best} or restore it")
-    public = 100 * metrics["splits"]["PublicTest"]["accuracy"]
-    better = f"seed {metrics.get('seed')} is better ({public:.1f}%)"
+    record = read_run(best)
+    better = f"seed {record.seed} is better ({100 * record.publictest_accuracy:.1f}%)"
     user = _fusion_using(name, results_dir, None)
     if user is not None:
         return f"no: {better}, but the shipped {user} fuses this one"
