@@ -18,6 +18,7 @@ from pathlib import Path
 from cnn.methods import CnnMethod, factory
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import FerData
+from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.store import fitted_for_seed
 from experiments.method import register
 
@@ -27,8 +28,6 @@ class DistilledMethod(CnnMethod):
 
     def __init__(self, architecture: str, seed: int = 0, *,
                  results_dir: str | os.PathLike | None = None, **kwargs):
-        from experiments.core.harness import DEFAULT_RESULTS
-
         super().__init__(architecture, seed, **kwargs)
         # the student's settings, given to its teacher when that must be fitted here
         self.teacher_settings = {"epochs": kwargs.get("epochs"), "minutes": kwargs.get("time_budget_minutes"),

@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 from baselines.local import LocalSVM
 from baselines.methods import load_config
 from experiments.core.data import CLASSES, FerData
+from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.store import fitted_for_seed, load_method
 from experiments.method import Method, register
 from experiments.methods.fusion import BEST, ROLES, best_of_branch
@@ -42,8 +43,6 @@ class FeatureFusion(Method):
     def __init__(self, cnn: str = BEST, classical: str = BEST, seed: int = 0, *,
                  results_dir: str | os.PathLike | None = None, component_settings: dict | None = None,
                  local_svm: dict | None = None):
-        from experiments.core.harness import DEFAULT_RESULTS  # the harness imports the methods
-
         self.cnn_name, self.classical_name, self.seed = cnn, classical, seed
         self.results_dir = Path(results_dir) if results_dir is not None else DEFAULT_RESULTS
         self.component_settings = dict(component_settings or {})

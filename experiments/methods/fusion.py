@@ -23,6 +23,7 @@ import numpy as np
 
 from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError
+from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.runs import fer_runs, read_run
 from experiments.core.store import FUSION_FILE, fitted_for_seed, load_method, shipped_run_id
 from experiments.method import Method, register
@@ -89,8 +90,6 @@ class LateFusion(Method):
 
     def __init__(self, cnn: str = BEST, classical: str = BEST, seed: int = 0, *,
                  results_dir: str | os.PathLike | None = None, component_settings: dict | None = None):
-        from experiments.core.harness import DEFAULT_RESULTS
-
         self.cnn_name, self.classical_name, self.seed = cnn, classical, seed
         # settings for a component fitted here (its model not at hand): those it takes
         self.component_settings = dict(component_settings or {})
