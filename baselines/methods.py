@@ -23,7 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from baselines.classifiers import CLASSIFIER_NAMES, make_classifier
 from baselines.selection import choose_alignment, choose_bovw, choose_hog, choose_landmark_box, choose_lbp
 from experiments.core.data import FerData
-from experiments.method import Method, register
+from experiments.core.method import Method, register
 from features.align import Aligned
 from features.bovw import BagOfWords
 from features.gabor import GaborFeatures

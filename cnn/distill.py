@@ -19,8 +19,8 @@ from cnn.methods import CnnMethod, factory
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import FerData
 from experiments.core.harness import DEFAULT_RESULTS
+from experiments.core.method import register
 from experiments.core.store import fitted_for_seed
-from experiments.method import register
 
 
 class DistilledMethod(CnnMethod):

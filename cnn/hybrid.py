@@ -24,7 +24,7 @@ import numpy as np
 
 from cnn.methods import CnnMethod
 from experiments.core.data import FerData
-from experiments.method import register
+from experiments.core.method import register
 
 HYBRID = "hybrid_small"
 

@@ -25,8 +25,8 @@ from cnn.config import TrainConfig
 from cnn.recipes import ARCHITECTURES
 from experiments.core.cache import default_cache_dir
 from experiments.core.data import CLASSES, FerData
+from experiments.core.method import Method, MethodFactory, register
 from experiments.core.store import load_class
-from experiments.method import Method, MethodFactory, register
 
 
 class CnnMethod(Method):

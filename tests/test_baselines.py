@@ -11,7 +11,7 @@ from baselines.classifiers import SoftmaxScores, make_classifier
 from baselines.methods import ClassicalMethod, load_config
 from experiments.core.data import load_fer2013
 from experiments.core.harness import RunConfig, run_method
-from experiments.method import available_methods
+from experiments.core.method import available_methods
 from experiments.reports.table import write_table
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from experiments import cluster, method
+from experiments import cluster
 from experiments.cli import main
+from experiments.core import method
 from experiments.methods.reference import majority
 from tests.conftest import synthetic_arrays, write_csv
 

@@ -14,7 +14,7 @@ from cnn.distill import DistilledMethod
 from cnn.recipes import ARCHITECTURES, BEST_SMALL
 from experiments.core.data import CLASSES, load_fer2013
 from experiments.core.harness import RunConfig, run_method
-from experiments.method import available_methods, make_method
+from experiments.core.method import available_methods, make_method
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 

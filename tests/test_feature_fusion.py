@@ -10,8 +10,8 @@ import pytest
 
 from experiments.core.data import CLASSES, FerData, load_fer2013
 from experiments.core.harness import RunConfig, run_method
+from experiments.core.method import make_method, settings_for
 from experiments.core.store import load_method
-from experiments.method import make_method, settings_for
 from experiments.methods.feature_fusion import FeatureFusion
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")

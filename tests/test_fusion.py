@@ -11,7 +11,7 @@ import pytest
 from experiments.core import store
 from experiments.core.data import CLASSES, FerData, load_fer2013
 from experiments.core.harness import RunConfig, run_method
-from experiments.method import Method, available_methods, make_method, settings_for
+from experiments.core.method import Method, available_methods, make_method, settings_for
 from experiments.methods import fusion
 from experiments.methods.fusion import LateFusion, choose_temperature, choose_weight, temper
 from experiments.tools.models import load_method

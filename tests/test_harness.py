@@ -11,8 +11,8 @@ import pytest
 from experiments.core import atomic, harness
 from experiments.core.data import CLASSES, load_fer2013
 from experiments.core.harness import RunConfig, run_method
+from experiments.core.method import available_methods, make_method
 from experiments.core.runs import fer_runs, run_folders
-from experiments.method import available_methods, make_method
 from experiments.reports.selection import collect_runs
 from experiments.reports.table import write_table
 
@@ -152,7 +152,7 @@ def test_methods_register_through_entry_points_in_the_branch_they_declare():
     method's registered branch is the one its own class reports in every run."""
     from importlib.metadata import entry_points
 
-    from experiments.method import _REGISTRY, PROVIDER_GROUP, register
+    from experiments.core.method import _REGISTRY, PROVIDER_GROUP, register
 
     modules = {entry.value for entry in entry_points(group=PROVIDER_GROUP)}
     assert {"baselines.methods", "cnn.methods", "experiments.methods.fusion"} <= modules

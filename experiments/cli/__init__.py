@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 def _error_statuses() -> list[tuple[tuple[type, ...], int]]:
     """Which exception means which exit status (first match wins)."""
     from experiments.core.compute import FolderBusyError
-    from experiments.method import UnknownMethodError
+    from experiments.core.method import UnknownMethodError
     from experiments.tools.predict import InputError
 
     return [((InputError,), errors.INPUT), ((errors.OutputError,), errors.OUTPUT),

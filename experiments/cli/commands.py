@@ -45,7 +45,7 @@ def data_portraits(args: argparse.Namespace) -> int:
 
 
 def methods(args: argparse.Namespace) -> int:
-    from experiments.method import available_methods
+    from experiments.core.method import available_methods
 
     for name, description in available_methods(args.branch).items():
         print(name if args.names else f"{name:32s} {description}")
@@ -55,7 +55,7 @@ def methods(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from experiments.cli.settings import method_overrides
     from experiments.core.harness import RunConfig, find_done, run_method
-    from experiments.method import make_method
+    from experiments.core.method import make_method
 
     # fail fast on an unknown name or setting
     method = make_method(args.method, args.seed, **method_overrides(args.method, args))
@@ -132,7 +132,7 @@ def latency(args: argparse.Namespace) -> int:
 
 
 def flip(args: argparse.Namespace) -> int:
-    from experiments.method import available_methods
+    from experiments.core.method import available_methods
     from experiments.tools import flip as benchmark
     from experiments.tools.models import check_known
 

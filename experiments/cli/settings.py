@@ -1,6 +1,6 @@
 """Method settings on the command line: ``run METHOD --epochs 3``, ``grid ... --balance none``.
 
-A setting is a keyword of ``make_method`` (``experiments.method``): the CLI turns each option
+A setting is a keyword of ``make_method`` (``experiments.core.method``): the CLI turns each option
 into a typed value, checked here so that a bad value is one line naming the option. For old
 command lines the ``FER_CNN_*`` / ``FER_FUSION_*`` environment variables still set them: an
 option given wins over its variable, and a variable sets only the methods that take it (a
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from cnn.config import BALANCING
 from experiments.core.errors import UsageError
-from experiments.method import available_methods, method_settings, settings_for
+from experiments.core.method import available_methods, method_settings, settings_for
 
 BEST = "best"
 

@@ -49,7 +49,7 @@ def run_grid(address: str, runs: list[Run], load: Callable[[], FerData], *,
     """Run every (method, seed) not done yet as one task on the cluster at ``address`` and land
     the results in ``results_dir``; ``load`` reads the data (after connecting). ``settings``
     (``make_method``'s keywords, e.g. ``epochs``): each method gets those it takes."""
-    from experiments.method import Method, make_method, settings_for
+    from experiments.core.method import Method, make_method, settings_for
 
     say = say or say_on_stderr
     # a worker sets a CNN's threads to its own cores

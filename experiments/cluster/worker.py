@@ -99,7 +99,7 @@ def _task_main(task_file: str) -> int:
     from experiments.core.compute import machine_lock
     from experiments.core.data import load_fer2013
     from experiments.core.harness import RunConfig, run_method
-    from experiments.method import make_method, method_settings
+    from experiments.core.method import make_method, method_settings
 
     if spec["data_file"]:
         with np.load(spec["data_file"], allow_pickle=False) as arrays:

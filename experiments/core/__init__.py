@@ -5,5 +5,5 @@ machine-wide lock (``compute``), latency, memory and size (``cost``), the manife
 per-run confusion figure (``plots``, also the figure helpers the reports and the CNNs share),
 atomic writes and the user-facing errors with their exit statuses. Nothing here imports from
 ``experiments.reports`` or ``experiments.tools``; the method interface and registry it runs
-are ``experiments.method``.
+are ``experiments.core.method``.
 """

@@ -30,10 +30,10 @@ from experiments.core.cost import inference_ms_per_image, peak_rss_mb, size_on_d
 from experiments.core.data import CLASSES, PROJECT_ROOT, FerData
 from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
+from experiments.core.method import Method, make_method
 from experiments.core.metrics import classification_metrics, normalise_rows
 from experiments.core.plots import confusion_figure
 from experiments.core.runs import run_folders
-from experiments.method import Method, make_method
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
 

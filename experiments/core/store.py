@@ -18,8 +18,8 @@ import numpy as np
 from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
+from experiments.core.method import Method, UnknownMethodError, available_methods, make_method, settings_for
 from experiments.core.runs import best_by_publictest, fer_runs, read_run
-from experiments.method import Method, UnknownMethodError, available_methods, make_method, settings_for
 
 SHIPPED = "models"
 SHIPPED_META = "shipped.json"

@@ -26,8 +26,8 @@ from baselines.local import LocalSVM
 from baselines.methods import load_config
 from experiments.core.data import CLASSES, FerData
 from experiments.core.harness import DEFAULT_RESULTS
+from experiments.core.method import Method, register
 from experiments.core.store import fitted_for_seed, load_method
-from experiments.method import Method, register
 from experiments.methods.fusion import BEST, ROLES, best_of_branch
 
 FEATURE_FUSION_FILE = "feature_fusion.json"

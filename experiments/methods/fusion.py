@@ -24,9 +24,9 @@ import numpy as np
 from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError
 from experiments.core.harness import DEFAULT_RESULTS
+from experiments.core.method import Method, register
 from experiments.core.runs import fer_runs, read_run
 from experiments.core.store import FUSION_FILE, fitted_for_seed, load_method, shipped_run_id
-from experiments.method import Method, register
 
 TEMPERATURES = tuple(np.round(np.geomspace(0.25, 8.0, 31), 4))
 WEIGHTS = tuple(np.round(np.linspace(0.0, 1.0, 21), 2))

@@ -26,8 +26,8 @@ import numpy as np
 from experiments.core import atomic
 from experiments.core.cost import interleaved_timings, repeat_timings
 from experiments.core.manifest import environment, utc_now
+from experiments.core.method import make_method
 from experiments.core.runs import fer_runs, read_run
-from experiments.method import make_method
 from experiments.tools.models import SHIPPED, check_known, load_method, shipped_run_id
 
 #: how a run's timed model was obtained, as the table says it

@@ -14,7 +14,7 @@ from cnn.flops import count_flops
 from cnn.methods import CnnMethod
 from cnn.recipes import ARCHITECTURES
 from experiments.core.data import CLASSES
-from experiments.method import available_methods, make_method
+from experiments.core.method import available_methods, make_method
 
 # Keras' own saving code trips NumPy 2's __array__(copy=...) deprecation; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")

@@ -12,7 +12,7 @@ from cnn.architectures import N_PARAMETERS, build_model
 from cnn.flops import count_flops
 from cnn.methods import CnnMethod
 from experiments.core.harness import RunConfig, run_method
-from experiments.method import UnknownSettingError, make_method
+from experiments.core.method import UnknownSettingError, make_method
 from tests.cnn.conftest import TINY, splits_of
 
 # Keras' own saving code trips NumPy 2's __array__(copy=...) deprecation; not ours to fix

@@ -16,7 +16,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from experiments.core.data import CLASSES, FerData
+from experiments.core.data import FerData
 from experiments.core.errors import UsageError
 
 
@@ -82,31 +82,6 @@ class Method(ABC):
     def artifacts(self) -> dict[str, Path]:
         """Files made during ``fit`` (e.g. learning curves) to copy into the run folder."""
         return {}
-
-
-class SklearnMethod(Method):
-    """A scikit-learn estimator or Pipeline over the flattened images."""
-
-    def __init__(self, estimator, *, branch: str, features: str, classifier: str):
-        self.estimator = estimator
-        self.branch, self.features, self.classifier = branch, features, classifier
-
-    def fit(self, train: FerData, val: FerData) -> SklearnMethod:
-        self.estimator.fit(_flat(train.images), train.labels)
-        return self
-
-    def predict_proba(self, images: np.ndarray) -> np.ndarray:
-        proba = self.estimator.predict_proba(_flat(images))
-        out = np.zeros((len(images), len(CLASSES)))
-        out[:, self.estimator.classes_] = proba  # classes absent from training get 0
-        return out
-
-    def config(self) -> dict:
-        return {"estimator": repr(self.estimator)}
-
-
-def _flat(images: np.ndarray) -> np.ndarray:
-    return images.reshape(len(images), -1)
 
 
 # ----------------------------------------------------------------------------- registry
