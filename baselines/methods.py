@@ -51,30 +51,57 @@ def classifier_name(settings: dict, key: str) -> str:
 
 
 class ClassicalMethod(Method):
-    """Features of ``feature_set`` (e.g. ``"landmarks+hog"``) -> standardise -> PCA -> classifier."""
+    """Features of ``feature_set`` (e.g. ``"landmarks+hog"``) -> standardise -> PCA -> classifier.
+
+    As a scikit-learn estimator: ``__init__`` stores its parameters (the feature set, the
+    classifier's key in ``config``, the configuration, the seed), ``fit`` checks them and does
+    the work; what follows from them (families, the classifier's settings and kind, the
+    table's names) is derived when asked.
+    """
 
     branch = "classical"
 
-    def __init__(self, feature_set: str, classifier: str, config: dict, seed: int = 0):
-        families = feature_set.split("+")
-        unknown = [f for f in families if f not in FEATURE_NAMES]
-        if (unknown or classifier not in config["classifiers"]
-                or config["classifiers"][classifier].get("kind", classifier) not in CLASSIFIER_NAMES):
-            raise KeyError(f"unknown feature family {unknown} or classifier {classifier!r}")
-        self.feature_set, self.families = feature_set, families
-        self.classifier_key, self.seed = classifier, seed
-        self.settings = config["classifiers"][classifier]
-        self.kind = self.settings.get("kind", classifier)  # e.g. rbf_svm_mirrored: an rbf_svm
+    def __init__(self, feature_set: str, classifier_key: str, config: dict, seed: int = 0):
+        self.feature_set = feature_set
+        self.classifier_key = classifier_key
         self.config_ = config
-        self.features = "+".join(FEATURE_NAMES[f] for f in families)
-        self.classifier = classifier_name(self.settings, classifier)
-        self.choices_: dict = {}
-        self.scores_: list[dict] = []
+        self.seed = seed
+
+    def _check(self) -> None:
+        unknown = [f for f in self.families if f not in FEATURE_NAMES]
+        classifiers = self.config_["classifiers"]
+        if (unknown or self.classifier_key not in classifiers
+                or classifiers[self.classifier_key].get("kind", self.classifier_key) not in CLASSIFIER_NAMES):
+            raise KeyError(f"unknown feature family {unknown} or classifier {self.classifier_key!r}")
+
+    @property
+    def families(self) -> list[str]:
+        return self.feature_set.split("+")
+
+    @property
+    def settings(self) -> dict:
+        """The classifier's section of ``config.toml``."""
+        return self.config_["classifiers"][self.classifier_key]
+
+    @property
+    def kind(self) -> str:
+        """The classifier it is (e.g. rbf_svm_mirrored: an rbf_svm)."""
+        return self.settings.get("kind", self.classifier_key)
+
+    @property
+    def features(self) -> str:  # the table's "Features"
+        return "+".join(FEATURE_NAMES[f] for f in self.families)
+
+    @property
+    def classifier(self) -> str:  # the table's "Classifier"
+        return classifier_name(self.settings, self.classifier_key)
 
     # ------------------------------------------------------------------ features
 
     def _extractors(self, train: FerData, val: FerData) -> list[tuple[str, object]]:
+        """Each family's extractor with its settings chosen on PublicTest (in ``choices_``)."""
         cfg, out = self.config_, []
+        self.choices_: dict = {}
         for family in self.families:
             if family == "landmarks":
                 lm = cfg["landmarks"]
@@ -128,6 +155,8 @@ class ClassicalMethod(Method):
     # ------------------------------------------------------------------ fit / predict
 
     def fit(self, train: FerData, val: FerData) -> ClassicalMethod:
+        self._check()
+        self.scores_: list[dict] = []
         extractors = self._extractors(train, val)
         start = time.perf_counter()
         parts_train, parts_val = [], []
