@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from filelock import FileLock, Timeout
 
 from experiments.core import atomic
 from experiments.core.compute import CpuMeter, load_average
@@ -108,7 +109,7 @@ def staged_run(results_dir: str | Path, method: str, seed: int,
         raise
     finally:
         if lock is not None:
-            os.close(lock)
+            lock.release()
 
 
 def remove_stale_partials(results_dir: str | Path, *, now: float | None = None) -> list[Path]:
@@ -156,26 +157,21 @@ def _remove_if_stale(staging: Path, now: float) -> bool:
         shutil.rmtree(staging)
         return True
     finally:
-        os.close(lock)
+        lock.release()
 
 
-def _try_lock(path: Path, *, create: bool) -> int | None:
-    """A file descriptor holding an exclusive ``flock`` on ``path``, or None when another open
-    file holds it (or it does not exist and ``create`` is false). Closing it releases it."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): no ownership; cleanup never removes a folder
+def _try_lock(path: Path, *, create: bool) -> FileLock | None:
+    """``path``'s lock, held, or None when another holder has it (or the file does not exist
+    and ``create`` is false). ``release()`` frees it; a dead process's lock is freed by the
+    system, which is how a stale staging folder is told from a live one."""
+    if not create and not path.exists():
         return None
+    lock = FileLock(path)
     try:
-        fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
-    except FileNotFoundError:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
+    return lock
 
 
 def run_method(config: RunConfig, data: FerData, method: Method | None = None) -> Path:
