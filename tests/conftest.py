@@ -13,7 +13,9 @@ import skimage.data
 from experiments.core.data import CLASSES, SPLITS, load_fer2013
 from experiments.core.harness import RunConfig, run_method
 
-SHARED_FER = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013"
+#: the project's root (tests/ sits in it; test modules sit in tests/<package>/)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED_FER = PROJECT_ROOT.parent / "shared" / "data" / "fer2013"
 
 
 def synthetic_arrays(per_class: tuple[int, int, int] = (3, 2, 2), seed: int = 0):

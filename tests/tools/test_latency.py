@@ -11,6 +11,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from experiments.tools import latency
+from tests.conftest import PROJECT_ROOT
 
 
 def _saved_run(results, seed: int, dataset: str = "FER2013", run_key: dict | None = None) -> None:
@@ -132,9 +133,8 @@ def test_the_default_list_can_be_timed_on_a_fresh_checkout():
     results (a CNN always; a classical or fusion method only through its shipped model)."""
     import os
     import subprocess
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = PROJECT_ROOT
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     out = subprocess.run(["make", "-n", "--no-print-directory", "latency", "VENV=.venv", "DATA="],
                          cwd=root, env=env, capture_output=True, text=True, check=True).stdout

@@ -31,9 +31,9 @@ from experiments.core.harness import OWNER_FILE, OWNER_LOCK, RunConfig, remove_s
 from experiments.core.metrics import classification_metrics
 from experiments.reports.selection import select_runs
 from experiments.tools.models import ship
-from tests.conftest import synthetic_arrays, write_csv, write_folder, zip_folder
+from tests.conftest import PROJECT_ROOT, synthetic_arrays, write_csv, write_folder, zip_folder
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_ROOT
 N_IMAGES = len(synthetic_arrays()[1])  # 58: 24 Training, 17 PublicTest, 17 PrivateTest
 
 
@@ -667,7 +667,7 @@ def test_a_killed_tables_temporary_files_are_swept_and_ignored_by_git(tmp_path):
     os.utime(old, (time.time() - 3600, time.time() - 3600))
     assert sweep_stale_temporaries(tmp_path) == [old]
     assert not old.exists() and fresh.exists() and kept.exists()
-    repo = Path(__file__).resolve().parents[1]
+    repo = PROJECT_ROOT
     probe = repo / "results" / ".comparison.pdf.abc123.tmp.pdf"
     ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", str(probe)], cwd=repo)
     assert ignored.returncode == 0
@@ -685,7 +685,7 @@ def test_a_misspelt_fusion_component_is_one_line_naming_the_variable(world, monk
 def test_the_makefile_quotes_paths_with_spaces():
     import shlex
 
-    root = Path(__file__).resolve().parent.parent
+    root = PROJECT_ROOT
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     out = subprocess.run(["make", "-n", "--no-print-directory", "run", "METHOD=majority", "VENV=.venv",
                           "DATA=my data/fer.zip", "RESULTS=my results"],

@@ -27,8 +27,9 @@ from experiments.reports.print_style import (
 )
 from experiments.reports.report import write_report
 from experiments.reports.table import write_table
+from tests.conftest import PROJECT_ROOT
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = PROJECT_ROOT / "results"
 PDFLATEX = shutil.which("pdflatex")
 needs_tex = pytest.mark.skipif(PDFLATEX is None,
                                reason="pdflatex not installed (Debian: texlive-latex-recommended)")
