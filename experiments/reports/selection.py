@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments.core.errors import CorruptFileError, read_json
-from experiments.core.runs import newest_settings, run_folders, settings_key
+from experiments.core.runs import MANIFEST_FILE, METRICS_FILE, newest_settings, run_folders, settings_key
 
 REQUIRED = ("method", "run_id", "branch", "splits", "cost")
 
@@ -23,14 +23,14 @@ def collect_runs(results_dir: str | Path) -> list[dict]:
     """
     runs = []
     for folder in run_folders(results_dir):
-        metrics_file = folder / "metrics.json"
+        metrics_file = folder / METRICS_FILE
         fix = f"delete the run folder {folder} (or restore it) and run `make table` again"
         run = read_json(metrics_file, fix)
         missing = [key for key in REQUIRED if key not in run]
         if missing or test_split(run) not in run.get("splits", {}):
             what = ", ".join(missing) or f"splits.{test_split(run)}"
             raise CorruptFileError(f"{metrics_file}: not a run's metrics (no {what}); {fix}")
-        manifest = read_json(folder / "manifest.json", fix)
+        manifest = read_json(folder / MANIFEST_FILE, fix)
         run["manifest_data"] = manifest.get("data") or {}
         run["run_key"] = manifest.get("run_key") or {}
         run["cpu"] = (manifest.get("cpu") or {}).get("model")  # which machine trained and timed it
