@@ -88,13 +88,13 @@ _BREAKABLE = {"formatter": lambda name: str(name).replace("+", "+\\allowbreak{}"
 
 def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, groups=None,
            environment: str | None = None, font: str = "\\footnotesize", landscape: bool = False,
-           breakable: str | None = None) -> str:
+           breakable: tuple[str, ...] = ()) -> str:
     """``table`` by pandas' LaTeX writer (booktabs rules), in ``font`` with 4 pt between columns,
     with a ``\\midrule`` wherever the ``groups`` sequence (one value per row) changes; the
-    column ``breakable`` may break its names after a "+"."""
+    columns ``breakable`` may break their names after a "+"."""
     styler = table.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     if breakable:
-        styler = styler.format(subset=[breakable], **_BREAKABLE)
+        styler = styler.format(subset=list(breakable), **_BREAKABLE)
     floating = environment is None
     body = styler.to_latex(column_format=column_format, hrules=True, caption=caption, label=label,
                            position="tbp" if floating else None, environment=environment,
@@ -143,7 +143,7 @@ def chapter_table(frame: pd.DataFrame) -> str:
                "challenge reached 67.48\\% \\cite{ionescu2013local}, its winner 71.2\\% "
                "\\cite{tang2013deep}. Every method: Table~\\ref{tab:fer-full}.")
     return _latex(table, f"{RAGGED}{{3.4cm}}rrrrr", caption, "tab:fer-chapter",
-                  groups=list(rows["group"]), breakable="System")
+                  groups=list(rows["group"]), breakable=("System",))
 
 
 def recall_table(frame: pd.DataFrame) -> str:
@@ -156,7 +156,7 @@ def recall_table(frame: pd.DataFrame) -> str:
                "Table~\\ref{tab:fer-chapter} (mean over seeds): "
                + ", ".join(f"{name[:3].capitalize()} {name}" for name in CLASSES) + ".")
     return _latex(table, f"{RAGGED}{{3.4cm}}" + "r" * len(CLASSES), caption,
-                  "tab:fer-recall", groups=list(rows["group"]), breakable="System")
+                  "tab:fer-recall", groups=list(rows["group"]), breakable=("System",))
 
 
 def claims_table(claims: pd.DataFrame) -> str:
@@ -206,4 +206,4 @@ def full_table(frame: pd.DataFrame, note: str = "") -> str:
                "set name it. " + note).strip()
     return _latex(table, f"{RAGGED}{{4.0cm}}{RAGGED}{{3.8cm}}rrrrrrr", caption, "tab:fer-full",
                   groups=list(frame["branch"]), environment="longtable", landscape=True,
-                  breakable="Method")
+                  breakable=("Method", "Classifier / architecture"))

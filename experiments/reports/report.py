@@ -188,10 +188,41 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
     return text
 
 
-def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> str:
+def previous_components(all_runs: list[dict], method: str) -> str:
+    """One sentence: fusion ``method`` with its previous components (the runs of its previous
+    ``run_key``, left out of the table) against its current ones, on the seeds both have; ""
+    when there is no such pair. Nothing is chosen here: both are runs made as recorded."""
+    runs = sorted((r for r in all_runs if r.get("method") == method
+                   and r.get("dataset", "FER2013") == "FER2013"
+                   and not (r.get("manifest_data") or {}).get("per_class_subset")),
+                  key=lambda r: r["run_id"])
+    keys = [json.dumps(r.get("run_key") or {}, sort_keys=True) for r in runs]
+    older = [key for key in keys if key != keys[-1]] if keys else []
+    if not older:
+        return ""
+
+    def by_seed(key: str) -> dict:
+        return {r["seed"]: r["splits"]["PrivateTest"]["accuracy"]
+                for r, k in zip(runs, keys, strict=True) if k == key}
+
+    now, before = by_seed(keys[-1]), by_seed(older[-1])  # today's settings, the ones before
+    seeds = sorted(set(now) & set(before))
+    if not seeds:
+        return ""
+    names = json.loads(older[-1]).get("components", {})
+    was = " + ".join(f"`{names[role]}`" for role in ("cnn", "classical") if role in names)
+    gain = np.mean([now[seed] - before[seed] for seed in seeds])
+    listed = ", ".join(f"seed {seed}: {_pct(before[seed])}, now {_pct(now[seed])}" for seed in seeds)
+    return (f"With its previous components ({was or 'its previous settings'}) the same fusion "
+            f"reached, on the same seed{'s' if len(seeds) > 1 else ''}, {listed}: "
+            f"{100 * gain:+.1f} points with today's.")
+
+
+def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None,
+                  all_runs: list[dict] | None = None) -> str:
     """Do landmarks still add something next to a CNN, and at what cost? From the best fusion
-    and the best landmark-free CNN of the table (both by PublicTest) and the fusion runs'
-    complementarity rows."""
+    and the best landmark-free CNN of the table (both by PublicTest), the fusion runs'
+    complementarity rows and (``all_runs``) the best fusion's runs with its previous components."""
     fusion, cnn = best_by_branch(frame, "fusion"), best_by_branch(frame, "cnn")
     if fusion is None or cnn is None:
         return "Not measured yet: `make fusion` after the CNN and classical runs."
@@ -200,6 +231,9 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None) -> 
         f"The best fusion, `{fusion['method']}` ({fusion['classifier']}), reaches {_accuracy(fusion)} "
         f"on PrivateTest against {_accuracy(cnn)} for the best landmark-free CNN, `{cnn['method']}`: "
         f"{100 * diff:+.1f} points (both chosen on PublicTest)."]
+    change = previous_components(all_runs or [], fusion["method"])
+    if change:
+        sentences.append(change)
     fer = frame[frame["dataset"] == "FER2013"]
     others = fer[(fer["branch"] == "fusion") & (fer["method"] != fusion["method"])]
     if not others.empty:
@@ -301,7 +335,8 @@ def write_report(results_dir: str | Path) -> Path:
     """Write ``results/README.md`` and ``results/chapter.tex`` from the runs and the tables
     ``make table`` wrote; return the README's path."""
     results_dir = Path(results_dir)
-    runs = latest_runs(collect_runs(results_dir))
+    all_runs = collect_runs(results_dir)
+    runs = latest_runs(all_runs)
     if not runs:
         raise FileNotFoundError(f"no finished runs under {results_dir}/runs/; run `make all` first")
     frame = comparison_frame(runs)
@@ -338,7 +373,7 @@ def write_report(results_dir: str | Path) -> Path:
         "",
         "## Do landmarks still add something next to a CNN?",
         "",
-        fusion_answer(frame, complementarity),
+        fusion_answer(frame, complementarity, all_runs),
         "",
         _section(results_dir / "complementarity.md"),
         "## Comparison table",
@@ -379,7 +414,8 @@ def write_report(results_dir: str | Path) -> Path:
     atomic.write_text(path, text)
     answers = {"The answer": answer(frame, significance, latency),
                "Faster than mini-Xception and more accurate?": speed_answer(frame, latency),
-               "Do landmarks still add something next to a CNN?": fusion_answer(frame, complementarity)}
+               "Do landmarks still add something next to a CNN?": fusion_answer(frame, complementarity,
+                                                                                  all_runs)}
     atomic.write_text(results_dir / "chapter.tex",
                       chapter_latex(results_dir, answers, best_by_branch(frame, "classical")))
     return path
