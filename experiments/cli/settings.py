@@ -123,6 +123,10 @@ def method_overrides(name: str, args: argparse.Namespace) -> dict:
 
 
 def group_overrides(args: argparse.Namespace) -> dict:
-    """Settings for a group of methods (a grid): each method takes those it knows."""
+    """Settings for a group of methods (a grid): each method takes those it knows. A grid's
+    CNN uses the cores its worker gives it, so ``--threads`` is refused, not ignored."""
     given, inherited = requested_settings(args)
+    if "threads" in given:
+        raise UsageError("--threads: a grid's run uses the cores its worker gives it; start the "
+                         "workers with --nthreads instead")
     return {**inherited, **given}

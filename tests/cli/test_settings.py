@@ -64,3 +64,12 @@ def test_a_misspelt_fusion_component_is_one_line_naming_the_variable(world, monk
     assert status == errors.USAGE and "Traceback" not in err
     assert err.strip() == "error: environment variable FER_FUSION_CNN='nope': not a cnn method " \
                           "(see `python -m experiments methods`), nor 'best'"
+
+
+def test_a_grid_refuses_threads_rather_than_ignoring_them(world, capsys):
+    status = cli(["grid", "majority", "--threads", "2", "--cluster", "tcp://127.0.0.1:1",
+                  "--data", str(world.csv), "--results", str(world.root / "g")])
+    err = capsys.readouterr().err
+    assert status == errors.USAGE and "Traceback" not in err
+    assert err.strip() == ("error: --threads: a grid's run uses the cores its worker gives it; "
+                           "start the workers with --nthreads instead")
