@@ -28,13 +28,13 @@ from experiments.core.data import CLASSES, FerData
 from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.method import Method, register
 from experiments.core.store import fitted_for_seed, load_method
-from experiments.methods.fusion import BEST, ROLES, best_of_branch
+from experiments.methods.fusion import BEST, ROLES, FusedComponents
 
 FEATURE_FUSION_FILE = "feature_fusion.json"
 CLASSIFIER_FILE = "local_svm.joblib"
 
 
-class FeatureFusion(Method):
+class FeatureFusion(FusedComponents, Method):
     """CNN features + hand-crafted features -> local SVM."""
 
     branch = "fusion"
@@ -53,14 +53,6 @@ class FeatureFusion(Method):
         self.classifier = f"local SVM on joined features ({cnn} + {classical})"
         self.components_: dict[str, Method] = {}
         self.sources_: dict[str, dict] = {}
-
-    def use_results(self, results_dir: Path) -> None:
-        self.results_dir = Path(results_dir)
-
-    def resolved(self) -> dict[str, str]:
-        names = {"cnn": self.cnn_name, "classical": self.classical_name}
-        return {role: best_of_branch(role, self.results_dir) if name == BEST else name
-                for role, name in names.items()}
 
     def run_key(self) -> dict:
         """Which components and which local SVM: other ones make another run."""
@@ -131,10 +123,6 @@ class FeatureFusion(Method):
 
     # ------------------------------------------------------------------ reporting
 
-    def n_parameters(self) -> int | None:
-        counts = [m.n_parameters() for m in self.components_.values()]
-        return sum(c for c in counts if c is not None) or None
-
     def config(self) -> dict:
         return {"cnn": self.cnn_name, "classical": self.classical_name, "seed": self.seed,
                 "local_svm": self.local_svm, "blocks": "standardised, each divided by sqrt(width)"}
@@ -143,10 +131,6 @@ class FeatureFusion(Method):
         return {"selected_on": "PublicTest: the components (best of each branch); the local SVM's "
                                "settings are the classical local_svm row's",
                 "components": self.sources_, "feature_widths": self.widths_}
-
-    def cost_details(self) -> dict:
-        return {f"{role}_{key}": value for role, m in self.components_.items()
-                for key, value in m.cost_details().items() if isinstance(value, int | float)}
 
 
 def _feature_fusion(seed: int, *, cnn: str = BEST, classical: str = BEST, epochs: int | None = None,

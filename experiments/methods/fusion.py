@@ -83,7 +83,36 @@ def best_of_branch(branch: str, results_dir: Path) -> str:
     return max(means, key=lambda name: (np.mean(means[name]), name))
 
 
-class LateFusion(Method):
+class FusedComponents:
+    """What every fusion of a CNN and a classical method shares: the components by name ("best":
+    the best of its branch by PublicTest), where their runs are found, and the cost figures
+    summed or listed from the fitted components (``components_``)."""
+
+    cnn_name: str
+    classical_name: str
+    results_dir: Path
+    components_: dict[str, Method]
+
+    def use_results(self, results_dir: Path) -> None:
+        self.results_dir = Path(results_dir)
+
+    def resolved(self) -> dict[str, str]:
+        """The component names, "best" replaced by the current best of its branch."""
+        names = {"cnn": self.cnn_name, "classical": self.classical_name}
+        return {role: best_of_branch(role, self.results_dir) if name == BEST else name
+                for role, name in names.items()}
+
+    def n_parameters(self) -> int | None:
+        counts = [m.n_parameters() for m in self.components_.values()]
+        return sum(c for c in counts if c is not None) or None
+
+    def cost_details(self) -> dict:
+        """The components' own cost figures, by role (e.g. their feature extraction time)."""
+        return {f"{role}_{key}": value for role, m in self.components_.items()
+                for key, value in m.cost_details().items() if isinstance(value, int | float)}
+
+
+class LateFusion(FusedComponents, Method):
     """A CNN and a classical method, fitted (or reused) on Training, fused on PublicTest."""
 
     branch = "fusion"
@@ -101,15 +130,6 @@ class LateFusion(Method):
         self.temperatures_: dict[str, float] = {}
         self.weight_: float | None = None
         self.scores_: list[dict] = []
-
-    def use_results(self, results_dir: Path) -> None:
-        self.results_dir = Path(results_dir)
-
-    def resolved(self) -> dict[str, str]:
-        """The component names, "best" replaced by the current best of its branch."""
-        names = {"cnn": self.cnn_name, "classical": self.classical_name}
-        return {role: best_of_branch(role, self.results_dir) if name == BEST else name
-                for role, name in names.items()}
 
     def run_key(self) -> dict:
         """Which components: a fusion of other components is another run."""
@@ -174,10 +194,6 @@ class LateFusion(Method):
 
     # ------------------------------------------------------------------ reporting
 
-    def n_parameters(self) -> int | None:
-        counts = [m.n_parameters() for m in self.components_.values()]
-        return sum(c for c in counts if c is not None) or None
-
     def config(self) -> dict:
         return {"cnn": self.cnn_name, "classical": self.classical_name, "seed": self.seed,
                 "temperature_grid": [float(t) for t in TEMPERATURES], "weight_grid": list(WEIGHTS)}
@@ -186,11 +202,6 @@ class LateFusion(Method):
         return {"selected_on": "PublicTest: temperatures by log-loss, then the weight by accuracy",
                 "components": self.sources_, "temperatures": self.temperatures_,
                 "cnn_weight": self.weight_, "candidates": self.scores_}
-
-    def cost_details(self) -> dict:
-        """The components' own cost figures, by role (e.g. their feature extraction time)."""
-        return {f"{role}_{key}": value for role, m in self.components_.items()
-                for key, value in m.cost_details().items() if isinstance(value, int | float)}
 
 
 def _shipped_component(directory: Path, role: str, reference: dict) -> Method:
