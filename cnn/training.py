@@ -44,8 +44,8 @@ from experiments.core.compute import CpuMeter, exclusive_folder
 from experiments.core.data import IMAGE_SIZE
 from experiments.core.manifest import utc_now
 from experiments.core.plots import save_figure
+from experiments.core.runs import CURVES_FILE
 
-CURVES_CSV = "learning_curves.csv"
 CURVES_PNG = "learning_curves.png"
 
 
@@ -246,7 +246,7 @@ def _train(build, config: TrainConfig, train_data, val_data, *, seed: int, work_
     load_checkpoint(work_dir, state["best"], best.load_weights)
     return TrainResult(best, state["best_epoch"], state["best_val_accuracy"], state["epoch"], reason,
                        state["elapsed_seconds"], state.get("cpu_seconds", 0.0), list(state["history"]),
-                       {CURVES_CSV: curves_dir / CURVES_CSV, CURVES_PNG: curves_dir / CURVES_PNG},
+                       {CURVES_FILE: curves_dir / CURVES_FILE, CURVES_PNG: curves_dir / CURVES_PNG},
                        _sittings(state))
 
 
@@ -300,7 +300,7 @@ def write_curves(history: list[dict], folder: Path) -> dict[str, Path]:
     """Loss and accuracy per epoch, Training and PublicTest, as CSV and PNG (atomic)."""
     folder.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(history)
-    atomic.atomic_write(folder / CURVES_CSV, lambda fh: frame.to_csv(fh, index=False))
+    atomic.atomic_write(folder / CURVES_FILE, lambda fh: frame.to_csv(fh, index=False))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(frame["epoch"], frame[f"train_{metric}"], marker=".", label="Training (augmented)")
@@ -313,7 +313,7 @@ def write_curves(history: list[dict], folder: Path) -> dict[str, Path]:
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, folder / CURVES_PNG)
-    return {CURVES_CSV: folder / CURVES_CSV, CURVES_PNG: folder / CURVES_PNG}
+    return {CURVES_FILE: folder / CURVES_FILE, CURVES_PNG: folder / CURVES_PNG}
 
 
 def _stderr(message: str) -> None:

@@ -26,6 +26,7 @@ from experiments.cluster.tasks import (
 )
 from experiments.cluster.worker import run_task
 from experiments.core.data import FerData, source_checksum
+from experiments.core.runs import run_folder
 
 # ----------------------------------------------------------------------------- the grid
 
@@ -154,7 +155,7 @@ def land(results_dir: Path, run: Run, run_id: str, files: dict[str, bytes]) -> P
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-    return Path(results_dir) / "runs" / run.method / run_id
+    return run_folder(results_dir, run.method, run_id)
 
 
 def _done(run: Run, data: FerData, results_dir: Path, keep_model: bool, method) -> Path | None:

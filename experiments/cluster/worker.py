@@ -20,6 +20,7 @@ import numpy as np
 
 from experiments.cluster.tasks import WORKER, RunFailed, Task
 from experiments.core.data import FerData
+from experiments.core.runs import run_folders
 
 # ----------------------------------------------------------------------------- on a worker
 
@@ -59,8 +60,7 @@ def run_task(task: Task, data: FerData | None = None) -> dict:
             tail = log.read_text(errors="replace").strip().splitlines()[-15:] or ["(no output)"]
             raise RunFailed(f"exit status {process.returncode} on {platform.node()}: {tail[-1]}\n"
                             + "\n".join(tail))
-        (run,) = [p for p in (folder / "results" / "runs" / task.method).iterdir()
-                  if not p.name.startswith(".")]
+        (run,) = run_folders(folder / "results", task.method)
         files = {p.relative_to(run).as_posix(): p.read_bytes() for p in sorted(run.rglob("*"))
                  if p.is_file()}
     return {"run_id": run.name, "files": files, "host": record["host"], "cores": cores}

@@ -29,12 +29,19 @@ from experiments.core import atomic
 from experiments.core.compute import CpuMeter, load_average
 from experiments.core.cost import inference_ms_per_image, peak_rss_mb, size_on_disk
 from experiments.core.data import CLASSES, PROJECT_ROOT, FerData
-from experiments.core.errors import read_json
 from experiments.core.manifest import environment, utc_now
 from experiments.core.method import Method, make_method
 from experiments.core.metrics import classification_metrics, normalise_rows
 from experiments.core.plots import confusion_figure
-from experiments.core.runs import run_folders
+from experiments.core.runs import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    MODEL_FOLDER,
+    PREDICTIONS_FILE,
+    read_manifest,
+    run_folder,
+    run_folders,
+)
 
 DEFAULT_RESULTS = PROJECT_ROOT / "results"
 
@@ -60,7 +67,7 @@ def find_done(config: RunConfig, checksum: str, run_key: dict | None = None,
     seed 0, the default."""
     key = json.loads(json.dumps(run_key or {}))
     for folder in run_folders(config.results_dir, config.method):
-        manifest = read_json(folder / "manifest.json", f"delete the run folder {folder} or restore it")
+        manifest = read_manifest(folder)
         data = manifest.get("data") or {}
         subset = data.get("per_class_subset")
         if (manifest.get("seed") == config.seed and data.get("checksum") == checksum
@@ -92,7 +99,7 @@ def staged_run(results_dir: str | Path, method: str, seed: int,
     """
     remove_stale_partials(results_dir)
     run_id = run_id or new_run_id(seed)
-    final = Path(results_dir) / "runs" / method / run_id
+    final = run_folder(results_dir, method, run_id)
     staging = final.parent / f".{run_id}.partial"
     staging.mkdir(parents=True, exist_ok=False)
     lock = _try_lock(staging / OWNER_LOCK, create=True)
@@ -200,7 +207,7 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
                    for name, split in (("Training", train), ("PublicTest", val), ("PrivateTest", test))}
 
     with staged_run(config.results_dir, config.method, config.seed) as (staging, run_id):
-        model_files = method.save(staging / "model") if config.keep_model else []
+        model_files = method.save(staging / MODEL_FOLDER) if config.keep_model else []
         cost = {
             "train_seconds": train_seconds,
             "train_cpu_seconds": meter.cpu_seconds,
@@ -225,15 +232,15 @@ def run_method(config: RunConfig, data: FerData, method: Method | None = None) -
             "splits": {name: m for name, (_, m, _) in evaluations.items()},
             "cost": cost,
         }
-        write_predictions(staging / "predictions.csv", test, private_proba)
+        write_predictions(staging / PREDICTIONS_FILE, test, private_proba)
         for role, proba in private_parts.items():
             write_predictions(staging / component_predictions_file(role), test,
                               np.asarray(proba, dtype=np.float64))
         for name, source in method.artifacts().items():
             shutil.copyfile(source, staging / name)
         write_confusion(staging, np.array(private["confusion"]), f"{config.method} - PrivateTest")
-        atomic.write_json(staging / "metrics.json", metrics)
-        atomic.write_json(staging / "manifest.json", {
+        atomic.write_json(staging / METRICS_FILE, metrics)
+        atomic.write_json(staging / MANIFEST_FILE, {
             "command": list(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
             "config": {**_plain(config), "method_config": method.config()},
             "selection": method.selection(),

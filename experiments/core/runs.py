@@ -14,7 +14,10 @@ from pathlib import Path
 
 from experiments.core.errors import read_json
 
+RUNS_FOLDER = "runs"  # under the results folder: runs/<method>/<run-id>/
 METRICS_FILE, MANIFEST_FILE, MODEL_FOLDER = "metrics.json", "manifest.json", "model"
+PREDICTIONS_FILE = "predictions.csv"  # the test split's predictions, one row per face
+CURVES_FILE = "learning_curves.csv"  # a CNN's epochs (loss and accuracy on Training and PublicTest)
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,7 @@ class RunRecord:
     @property
     def model(self) -> Path | None:
         """Its model folder, when this machine has it (models stay out of git)."""
-        folder = self.folder / MODEL_FOLDER
-        return folder if folder.is_dir() else None
+        return model_of(self.folder)
 
     def accuracy(self, split: str = "PrivateTest") -> float:
         return self.metrics["splits"][split]["accuracy"]
@@ -59,6 +61,23 @@ class RunRecord:
     def publictest_accuracy(self) -> float:
         """What the protocol chooses by (never PrivateTest)."""
         return self.accuracy("PublicTest")
+
+
+def run_folder(results_dir: str | Path, method: str, run_id: str) -> Path:
+    """Where run ``run_id`` of ``method`` lives (or will, once finished)."""
+    return Path(results_dir) / RUNS_FOLDER / method / run_id
+
+
+def model_of(folder: str | Path) -> Path | None:
+    """A run folder's model folder, when this machine has it (models stay out of git)."""
+    model = Path(folder) / MODEL_FOLDER
+    return model if model.is_dir() else None
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """A run folder's ``manifest.json``; an unreadable one raises ``CorruptFileError`` naming it."""
+    folder = Path(folder)
+    return read_json(folder / MANIFEST_FILE, f"delete the run folder {folder} or restore it")
 
 
 def read_run(folder: str | Path) -> RunRecord:
@@ -72,7 +91,8 @@ def run_folders(results_dir: str | Path, method: str = "*") -> list[Path]:
     """Finished run folders of ``method`` (of every method by default), by method and then
     oldest first: those with both ``metrics.json`` and ``manifest.json``. A staging folder
     (hidden: ``.<run-id>.partial``) is not a finished run."""
-    return [metrics.parent for metrics in sorted(Path(results_dir).glob(f"runs/{method}/*/{METRICS_FILE}"))
+    found = sorted(Path(results_dir).glob(f"{RUNS_FOLDER}/{method}/*/{METRICS_FILE}"))
+    return [metrics.parent for metrics in found
             if not metrics.parent.name.startswith(".") and (metrics.parent / MANIFEST_FILE).is_file()]
 
 
@@ -95,7 +115,7 @@ def fer_runs(results_dir: str | Path, method: str = "*", *, seed: int | None = N
         # compared as the table's selection compares them (settings_key), not as dicts (1 == 1.0)
         runs = [run for run in runs if settings_key(keys[run[0]]) == current_key[run[0].parent.name]]
     return [folder for folder, run_seed, _ in runs
-            if (seed is None or run_seed == seed) and (not with_model or (folder / "model").is_dir())]
+            if (seed is None or run_seed == seed) and (not with_model or model_of(folder) is not None)]
 
 
 def newest_settings(runs: Iterable[tuple[Hashable, str, dict]]) -> dict[Hashable, dict]:

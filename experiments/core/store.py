@@ -19,7 +19,7 @@ from experiments.core.data import FerData
 from experiments.core.errors import CorruptFileError, first_line, read_json
 from experiments.core.harness import DEFAULT_RESULTS
 from experiments.core.method import Method, UnknownMethodError, available_methods, make_method, settings_for
-from experiments.core.runs import best_by_publictest, fer_runs, read_run
+from experiments.core.runs import MODEL_FOLDER, best_by_publictest, fer_runs, model_of, read_run
 
 SHIPPED = "models"
 SHIPPED_META = "shipped.json"
@@ -68,19 +68,19 @@ def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     runs = fer_runs(results_dir, name, current=True)
     if runs:
         best = best_by_publictest(runs)
-        if (best / "model").is_dir():
-            return best / "model"
+        if model_of(best) is not None:
+            return best / MODEL_FOLDER
         if shipped_run_id(name, results_dir) == best.name:
             return shipped
-        here = [run for run in runs if (run / "model").is_dir()]
+        here = [run for run in runs if model_of(run) is not None]
         if here:
-            return best_by_publictest(here) / "model"
+            return best_by_publictest(here) / MODEL_FOLDER
     if (shipped / SHIPPED_META).exists():
         return shipped
     quick = fer_runs(results_dir, name, subsets=True, with_model=True)
     if quick:  # e.g. results/quick/: better than nothing, and said so
         print(f"warning: {name} was trained on a subset only ({quick[-1]})", file=sys.stderr)
-        return quick[-1] / "model"
+        return quick[-1] / MODEL_FOLDER
     raise NotTrainedError(f"method {name!r} has no trained model under {results_dir}/runs/{name}/ "
                           f"or {results_dir}/{SHIPPED}/{name}/; train it with: {train_command(name)}")
 
@@ -142,8 +142,8 @@ def fitted_for_seed(name: str, seed: int, results_dir: str | Path, train: FerDat
     it that ``name`` takes too (e.g. a quick run's CNN epochs), for a fit here."""
     results_dir = Path(results_dir)
     runs = fer_runs(results_dir, name, seed=seed, current=True)
-    models = [(run, run / "model", "loaded from the run")
-              for run in reversed(runs) if (run / "model").is_dir()]
+    models = [(run, run / MODEL_FOLDER, "loaded from the run")
+              for run in reversed(runs) if model_of(run) is not None]
     shipped = shipped_run_id(name, results_dir)
     models += [(run, results_dir / SHIPPED / name, f"loaded from the shipped {SHIPPED}/{name}")
                for run in runs if run.name == shipped]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from experiments.core.runs import CURVES_FILE, MANIFEST_FILE, read_manifest
 
 CLAIMS_FILE = Path(__file__).with_name("claims.toml")
 LARGE_GAP = 0.03  # a gap above 3 points gets its one-line explanation in the claims table
@@ -58,11 +59,11 @@ def seed_training(run_folder: str | Path) -> dict | None:
     among the last three (the curve still rising where the epoch limit stopped it). None
     where the run has no learning curve."""
     folder = Path(run_folder)
-    curve_file, manifest_file = folder / "learning_curves.csv", folder / "manifest.json"
+    curve_file, manifest_file = folder / CURVES_FILE, folder / MANIFEST_FILE
     if not curve_file.exists():
         return None
     curve = pd.read_csv(curve_file)
-    manifest = json.loads(manifest_file.read_text()) if manifest_file.exists() else {}
+    manifest = read_manifest(folder) if manifest_file.exists() else {}
     accuracy = curve["val_accuracy"].to_numpy()
     best = int(curve["epoch"].iloc[len(accuracy) - 1 - int(accuracy[::-1].argmax())])
     epochs = int(curve["epoch"].max())

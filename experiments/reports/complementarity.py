@@ -13,7 +13,6 @@ has nothing to choose.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.harness import component_predictions_file
 from experiments.core.plots import save_figures
+from experiments.core.runs import PREDICTIONS_FILE, read_manifest
 from experiments.reports.print_style import OKABE_ITO, legibility_problems, print_figure, print_rc
 from experiments.reports.significance import mcnemar_exact, paired_bootstrap
 
@@ -43,14 +43,14 @@ def fusion_triples(runs: list[dict]) -> list[dict]:
         folder = Path(run["path"])
         files = {role: folder / component_predictions_file(role) for role in ROLES}
         if all(path.exists() for path in files.values()):
-            manifest = json.loads((folder / "manifest.json").read_text())
+            manifest = read_manifest(folder)
             names = manifest.get("config", {}).get("method_config", {})
             partners = sorted((r for r in cnn_runs if r["method"] == names.get("cnn")
                                and r.get("seed") != run.get("seed")), key=lambda r: r.get("seed") or 0)
             triples.append({"method": run["method"], "seed": run.get("seed"),
-                            "fusion": folder / "predictions.csv", **files,
+                            "fusion": folder / PREDICTIONS_FILE, **files,
                             **{f"{role}_method": names.get(role, role) for role in ROLES},
-                            "cnn_partners": [Path(r["path"]) / "predictions.csv" for r in partners]})
+                            "cnn_partners": [Path(r["path"]) / PREDICTIONS_FILE for r in partners]})
     return triples
 
 

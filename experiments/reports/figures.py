@@ -22,6 +22,7 @@ import pandas as pd
 
 from experiments.core.data import CLASSES
 from experiments.core.plots import draw_confusion, save_figures
+from experiments.core.runs import CURVES_FILE
 from experiments.reports.print_style import (
     BRANCH_STYLE,
     CURVE_COLOURS,
@@ -142,7 +143,7 @@ def trained_curves(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     CNN, the early-fusion network), from the row's run (its lowest seed's); rows without one
     (classical, reference, late fusion) are left out."""
     rows = frame[frame["dataset"] == "FER2013"]
-    curves = [(r.method, Path(r.run) / "learning_curves.csv") for r in rows.itertuples()]
+    curves = [(r.method, Path(r.run) / CURVES_FILE) for r in rows.itertuples()]
     return [(name, pd.read_csv(path)) for name, path in curves if path.exists()]
 
 

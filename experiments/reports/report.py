@@ -17,6 +17,7 @@ import pandas as pd
 from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.errors import read_json
+from experiments.core.runs import read_manifest
 from experiments.reports.chapter import chapter_latex
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
 from experiments.reports.figures import best_by_branch
@@ -322,7 +323,7 @@ def wall_time(runs: list[dict]) -> float:
     earlier sittings (its epochs' total beyond this sitting's training time)."""
     total = 0.0
     for run in runs:
-        manifest = json.loads((Path(run["path"]) / "manifest.json").read_text())
+        manifest = read_manifest(run["path"])
         if "started" in manifest and "finished" in manifest:
             total += (datetime.fromisoformat(manifest["finished"])
                       - datetime.fromisoformat(manifest["started"])).total_seconds()

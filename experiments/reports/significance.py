@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.core.metrics import bootstrap_mean_interval
+from experiments.core.runs import PREDICTIONS_FILE
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
@@ -46,7 +47,7 @@ def paired_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int =
 
 def read_correct(run_folder: str | Path) -> pd.Series:
     """Per test image (indexed by id): was the run's prediction right?"""
-    frame = pd.read_csv(Path(run_folder) / "predictions.csv", usecols=["id", "true", "pred"])
+    frame = pd.read_csv(Path(run_folder) / PREDICTIONS_FILE, usecols=["id", "true", "pred"])
     return pd.Series((frame["true"] == frame["pred"]).to_numpy(), index=frame["id"])
 
 

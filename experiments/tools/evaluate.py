@@ -20,9 +20,16 @@ import numpy as np
 
 from experiments.core import atomic
 from experiments.core.data import CLASSES
-from experiments.core.errors import UsageError, read_json
+from experiments.core.errors import UsageError
 from experiments.core.manifest import environment, utc_now
-from experiments.core.runs import run_folders
+from experiments.core.runs import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    PREDICTIONS_FILE,
+    read_manifest,
+    read_run,
+    run_folders,
+)
 from experiments.tools.predict import IMAGE_SUFFIXES, FacePipeline, InputError, read_image
 
 SYNONYMS = {
@@ -129,10 +136,9 @@ def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, set
     """The newest finished evaluation run of ``method_name`` on ``dataset`` whose manifest records
     the same ``settings`` (folder, model, crop, detector, normalisation, image count), if any."""
     for folder in reversed(run_folders(results_dir, method_name)):
-        fix = f"delete the run folder {folder} or restore it"
-        evaluation = read_json(folder / "manifest.json", fix).get("evaluation") or {}
+        evaluation = read_manifest(folder).get("evaluation") or {}
         if (all(evaluation.get(key) == value for key, value in settings.items())
-                and read_json(folder / "metrics.json", fix).get("dataset") == dataset):
+                and read_run(folder).metrics.get("dataset") == dataset):
             return folder
     return None
 
@@ -167,8 +173,8 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
                 "normalisation": normalisation, "images": len(folder.paths)}
     done = find_evaluation(results_dir, method_name, dataset, settings) if skip_done else None
     if done is not None:
-        manifest = read_json(done / "manifest.json")
-        metrics = read_json(done / "metrics.json")["splits"][dataset]
+        record = read_run(done)
+        manifest, metrics = record.manifest, record.metrics["splits"][dataset]
         return done, {**_summary(manifest, metrics), "skipped": True}
     method = load_method(model_dir)
     pipeline = FacePipeline(method, detector=detector, normalisation=normalisation)
@@ -186,9 +192,9 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
                        np.array([str(p.relative_to(folder.root)) for p in used]), str(folder.root),
                        "labelled folder", "")
     with staged_run(results_dir, method_name, 0) as (staging, run_id):
-        write_predictions(staging / "predictions.csv", as_split, proba)
+        write_predictions(staging / PREDICTIONS_FILE, as_split, proba)
         write_confusion(staging, np.array(metrics["confusion"]), f"{method_name} on {dataset}")
-        atomic.write_json(staging / "metrics.json", {
+        atomic.write_json(staging / METRICS_FILE, {
             "method": method_name, "run_id": run_id, "dataset": dataset, "test_split": dataset,
             "branch": method.branch, "features": method.features, "classifier": method.classifier,
             "seed": None, "splits": {dataset: metrics},
@@ -202,5 +208,5 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
                            "unreadable": [str(p) for p in unreadable]},
             "started": started, "finished": utc_now(), **environment(),
         }
-        atomic.write_json(staging / "manifest.json", manifest)
+        atomic.write_json(staging / MANIFEST_FILE, manifest)
     return staging.parent / run_id, {**_summary(manifest, metrics), "skipped": False}

@@ -17,7 +17,7 @@ import numpy as np
 
 from experiments.core.cost import interleaved_timings
 from experiments.core.data import FerData
-from experiments.core.runs import fer_runs, read_run
+from experiments.core.runs import MODEL_FOLDER, fer_runs, read_run
 from experiments.tools.latency import write_records
 from experiments.tools.models import check_known, load_method
 
@@ -44,10 +44,10 @@ def compare(name: str, data: FerData, results_dir: str | Path, *,
     records = []
     for run in runs:
         # two copies, one per setting, timed in interleaved rounds: the machine's drift falls on both
-        first = load_method(run / "model")
+        first = load_method(run / MODEL_FOLDER)
         if not hasattr(first, "set_tta_flip"):  # say so before loading the second copy
             raise ValueError(f"{name} is not a CNN: it has no test-time flip to compare")
-        methods = {"flip": first, "plain": load_method(run / "model")}
+        methods = {"flip": first, "plain": load_method(run / MODEL_FOLDER)}
         for key, method in methods.items():
             method.set_tta_flip(key == "flip")
         seed = read_run(run).seed

@@ -27,7 +27,7 @@ from experiments.core import atomic
 from experiments.core.cost import interleaved_timings, repeat_timings
 from experiments.core.manifest import environment, utc_now
 from experiments.core.method import make_method
-from experiments.core.runs import fer_runs, read_run
+from experiments.core.runs import MODEL_FOLDER, fer_runs, model_of, read_run
 from experiments.tools.models import SHIPPED, check_known, load_method, shipped_run_id
 
 #: how a run's timed model was obtained, as the table says it
@@ -52,7 +52,7 @@ def timed_models(name: str, results_dir: str | Path, warn=print) -> list[Timed]:
     models = []
     for run in fer_runs(results_dir, name, current=True):
         seed = read_run(run).seed
-        if (run / "model").is_dir():
+        if model_of(run) is not None:
             models.append(Timed(run, seed, OWN_MODEL))
         elif run.name == shipped_run:
             models.append(Timed(run, seed, SHIPPED_MODEL))
@@ -82,7 +82,7 @@ def can_stand_in_untrained(name: str) -> bool:
 def load_timed(name: str, timed: Timed, results_dir: str | Path):
     """The method that ``timed`` stands for, ready to predict."""
     if timed.model == OWN_MODEL:
-        return load_method(timed.run / "model").predict_proba
+        return load_method(timed.run / MODEL_FOLDER).predict_proba
     if timed.model == SHIPPED_MODEL:
         return load_method(Path(results_dir) / SHIPPED / name).predict_proba
     return make_method(name, timed.seed or 0).untrained().predict_proba

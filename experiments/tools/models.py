@@ -19,7 +19,15 @@ from experiments.core import atomic
 from experiments.core.cost import size_on_disk
 from experiments.core.errors import CorruptFileError, UsageError, read_json
 from experiments.core.harness import DEFAULT_RESULTS
-from experiments.core.runs import best_by_publictest, fer_runs, read_run
+from experiments.core.runs import (
+    MODEL_FOLDER,
+    best_by_publictest,
+    fer_runs,
+    model_of,
+    read_manifest,
+    read_run,
+    run_folder,
+)
 from experiments.core.store import (  # noqa: F401  (the reading side, re-exported for callers)
     FUSION_FILE,
     SHIPPED,
@@ -88,13 +96,13 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
             raise NotTrainedError(f"no full-data run of {name!r} (current settings); "
                                   f"train it with: {train_command(name)}")
         run = best_by_publictest(runs)
-        if not (run / "model").is_dir():  # trained on another machine: models are not in git
+        if model_of(run) is None:  # trained on another machine: models are not in git
             shipped = shipped_run_id(name, results_dir)
             if shipped == run.name:
                 print(f"{name}: kept as shipped (run {run.name}, the best by PublicTest; its model "
                       "is not here)", file=sys.stderr)
                 return results_dir / SHIPPED / name
-            retrain = f"{train_command(name)} SEED={read_json(run / 'metrics.json').get('seed')}"
+            retrain = f"{train_command(name)} SEED={read_run(run).seed}"
             if shipped is not None:  # the status quo stays; no other seed takes its place
                 print(f"{name}: kept as shipped (run {shipped}); its best run by PublicTest, "
                       f"{run.name}, kept no model here: to ship that one, train it again: {retrain}",
@@ -103,7 +111,7 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
             raise NotTrainedError(f"{name}: its best run by PublicTest, {run}, kept no model here "
                                   f"(trained on another machine?); train that seed again: {retrain}")
     _check_no_fusion_breaks(name, run.name, results_dir, for_fusion)
-    source = run / "model"
+    source = run / MODEL_FOLDER
     references: dict[str, dict] = {}
     components: list[tuple[str, Path]] = []  # (method, run) to ship first, for a fusion
     if (source / FUSION_FILE).exists():
@@ -113,7 +121,7 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
     size = _size_within(name, files, max_mb)
     for component, component_run in components:  # every check before anything is replaced
         _check_no_fusion_breaks(component, component_run.name, results_dir, name)
-        _size_within(component, [p for p in (component_run / "model").rglob("*") if p.is_file()], max_mb)
+        _size_within(component, [p for p in (component_run / MODEL_FOLDER).rglob("*") if p.is_file()], max_mb)
     for component, component_run in components:
         ship(component, results_dir, max_mb, run=component_run, for_fusion=name)
     record = read_run(run)
@@ -189,9 +197,9 @@ def stale_shipped(results_dir: str | Path = DEFAULT_RESULTS) -> list[str]:
 def _fusion_parts(name: str, run: Path, results_dir: Path) -> tuple[list[Path], dict, list[tuple[str, Path]]]:
     """What shipping the fusion ``run`` copies, its references to shipped components, and the
     components' runs to ship first (those not shipped yet, or shipped from another run)."""
-    source = run / "model"
+    source = run / MODEL_FOLDER
     fused = read_json(source / FUSION_FILE)
-    sources = read_json(run / "manifest.json").get("selection", {}).get("components", {})
+    sources = read_manifest(run).get("selection", {}).get("components", {})
     files, references, to_ship = [source / FUSION_FILE], {}, []
     for role in ROLES:
         component, own_run = fused[role], (sources.get(role) or {}).get("run")
@@ -201,7 +209,7 @@ def _fusion_parts(name: str, run: Path, results_dir: Path) -> tuple[list[Path], 
         run_id = Path(own_run).name
         shipped = shipped_run_id(component, results_dir)
         if shipped != run_id:  # (re)ship the fused run's model, unless another fusion needs the old
-            own_model = results_dir / "runs" / component / run_id / "model"
+            own_model = run_folder(results_dir, component, run_id) / MODEL_FOLDER
             if not own_model.is_dir():
                 now = f" ({results_dir / SHIPPED / component} holds run {shipped})" if shipped else ""
                 raise NotTrainedError(f"{name}'s {role} component ({component}, run {run_id}) has its "
@@ -230,7 +238,7 @@ def _best_seed_note(name: str, meta: dict, results_dir: Path) -> str:
     user = _fusion_using(name, results_dir, None)
     if user is not None:
         return f"no: {better}, but the shipped {user} fuses this one"
-    if not (best / "model").is_dir():
+    if model_of(best) is None:
         return f"no: {better}, its model went with the machine it was trained on (train it again to ship it)"
     return f"no: {better}; ship it with `python -m experiments ship {name}`"
 
