@@ -51,6 +51,13 @@ def train_command(name: str) -> str:
     return f"make run METHOD={name} DATA=<path to FER2013>"
 
 
+def retrain_command(name: str, seed: int | None) -> str:
+    """The command that trains seed ``seed`` of ``name`` again, beside a finished run of it whose
+    model is not here: ``make run`` (no ``--skip-done``; ``make cnn`` would take the finished
+    run for done and train nothing)."""
+    return f"make run METHOD={name} SEED={seed} DATA=<path to FER2013>"
+
+
 def check_known(name: str) -> None:
     known = available_methods()
     if name not in known:

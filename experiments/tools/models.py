@@ -39,6 +39,7 @@ from experiments.core.store import (  # noqa: F401  (the reading side, re-export
     fitted_for_seed,
     load_method,
     load_trained,
+    retrain_command,
     shipped_run_id,
     train_command,
 )
@@ -102,7 +103,7 @@ def ship(name: str, results_dir: str | Path = DEFAULT_RESULTS, max_mb: float = 8
                 print(f"{name}: kept as shipped (run {run.name}, the best by PublicTest; its model "
                       "is not here)", file=sys.stderr)
                 return results_dir / SHIPPED / name
-            retrain = f"{train_command(name)} SEED={read_run(run).seed}"
+            retrain = retrain_command(name, read_run(run).seed)
             if shipped is not None:  # the status quo stays; no other seed takes its place
                 print(f"{name}: kept as shipped (run {shipped}); its best run by PublicTest, "
                       f"{run.name}, kept no model here: to ship that one, train it again: {retrain}",

@@ -154,7 +154,7 @@ def test_a_best_run_whose_model_is_not_here_is_never_replaced_by_a_worse_seed(re
     # not shipped from the best run either: nothing is shipped, the message says which seed to train
     shutil.rmtree(shipped)
     with pytest.raises(NotTrainedError, match=r"its best run by PublicTest, .*seed1, kept no model "
-                                              r"here .*SEED=1$"):
+                                              r"here .*: make run METHOD=majority SEED=1 DATA="):
         ship("majority", results)
     assert not shipped.exists()
     assert find_model("majority", results) == first / "model"  # the best of those here
@@ -164,8 +164,8 @@ def test_a_best_run_whose_model_is_not_here_is_never_replaced_by_a_worse_seed(re
     assert ship("majority", results) == shipped
     assert capsys.readouterr().err.strip() == (
         f"majority: kept as shipped (run {first.name}); its best run by PublicTest, {best.name}, kept "
-        "no model here: to ship that one, train it again: make run METHOD=majority DATA=<path to "
-        "FER2013> SEED=1")
+        "no model here: to ship that one, train it again: make run METHOD=majority SEED=1 DATA=<path "
+        "to FER2013>")
     assert json.loads((shipped / "shipped.json").read_text())["run"] == f"runs/majority/{first.name}"
 
 
