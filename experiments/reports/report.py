@@ -8,7 +8,6 @@ pipeline (both chosen on PublicTest), with the paired test on PrivateTest and th
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,8 @@ import pandas as pd
 from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.errors import read_json
-from experiments.core.runs import read_manifest
+from experiments.core.method import available_methods
+from experiments.reports.budget import grid_time, wall_time
 from experiments.reports.chapter import chapter_latex
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
 from experiments.reports.figures import best_by_branch
@@ -317,21 +317,6 @@ def demo_section(results_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wall_time(runs: list[dict]) -> float:
-    """Seconds that the runs themselves took: each manifest's started-finished (the last
-    sitting of a resumed run) plus, for a CNN resumed from its checkpoint, the epochs of its
-    earlier sittings (its epochs' total beyond this sitting's training time)."""
-    total = 0.0
-    for run in runs:
-        manifest = read_manifest(run["path"])
-        if "started" in manifest and "finished" in manifest:
-            total += (datetime.fromisoformat(manifest["finished"])
-                      - datetime.fromisoformat(manifest["started"])).total_seconds()
-        cost = run.get("cost") or {}
-        total += max(0.0, (cost.get("epoch_seconds_total") or 0.0) - (cost.get("train_seconds") or 0.0))
-    return total
-
-
 def write_report(results_dir: str | Path) -> Path:
     """Write ``results/README.md`` and ``results/chapter.tex`` from the runs and the tables
     ``make table`` wrote; return the README's path."""
@@ -409,6 +394,8 @@ def write_report(results_dir: str | Path) -> Path:
         "the 2-core CPU machine (sum of each run's started-finished in its manifest, plus the "
         "earlier sittings' epochs of a resumed CNN; the feature cache and the one-time PublicTest "
         "choices are shared between runs).",
+        "",
+        grid_time(runs, list(available_methods("classical"))),
         "",
     ])
     path = results_dir / "README.md"

@@ -69,7 +69,7 @@ def run_frame(runs: list[dict]) -> pd.DataFrame:
             "train_seconds": (None if cost.get("train_seconds") is None
                               else max(cost["train_seconds"], cost.get("epoch_seconds_total") or 0.0)),
             "train_cpu_seconds": _largest(cost.get("train_cpu_seconds"), cost.get("epoch_cpu_seconds_total")),
-            "contended": _contended(cost),
+            "contended": contended(cost),
             "feature_ms_per_image": cost.get("feature_ms_per_image"),
             "ms_per_image_batch": cost.get("inference_ms_per_image_batch"),
             "ms_single_image": cost.get("inference_ms_single_image"),
@@ -91,7 +91,7 @@ def _largest(*values) -> float | None:
     return max(known) if known else None
 
 
-def _contended(cost: dict) -> bool | None:
+def contended(cost: dict) -> bool | None:
     """Did other work share the machine while it trained? None: run before this was recorded."""
     flags = [cost.get(key) for key in ("train_contended", "epochs_contended")]
     if all(flag is None for flag in flags):

@@ -252,22 +252,6 @@ def test_speed_answer_needs_both_axes():
     assert speed_answer(with_authors, superseded) == speed_answer(with_authors, trained)
 
 
-def test_wall_time_adds_a_resumed_cnns_earlier_sittings(tmp_path):
-    import json
-
-    from experiments.reports.report import wall_time
-
-    runs = []
-    for name, cost in [("svm", {"train_seconds": 90.0}),  # no epochs
-                       ("whole", {"train_seconds": 90.0, "epoch_seconds_total": 80.0}),
-                       ("resumed", {"train_seconds": 90.0, "epoch_seconds_total": 290.0})]:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "manifest.json").write_text(json.dumps(
-            {"started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:01:40+00:00"}))
-        runs.append({"path": str(tmp_path / name), "cost": cost})
-    assert wall_time(runs) == 100 + 100 + (100 + 200)  # the resumed run's earlier 200 s of epochs
-
-
 def test_report_shows_the_demo_records(tmp_path):
     import json
 

@@ -1,0 +1,68 @@
+"""How long the runs took by their own clocks: every run in the table together, and the
+classical grid at one seed (``make baselines``), against the time it is allowed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from experiments.core.runs import read_manifest
+from experiments.reports.table import contended
+
+GRID_BUDGET_HOURS = 2.0  # the whole classical grid at one seed, on the 2-core machine
+GRID_SEED = 0
+
+
+def run_wall_seconds(run: dict) -> float:
+    """Seconds one run took: its manifest's started-finished (the last sitting of a resumed
+    run) plus, for a CNN resumed from its checkpoint, the epochs of its earlier sittings (its
+    epochs' total beyond this sitting's training time)."""
+    manifest = read_manifest(run["path"])
+    seconds = 0.0
+    if "started" in manifest and "finished" in manifest:
+        seconds += (datetime.fromisoformat(manifest["finished"])
+                    - datetime.fromisoformat(manifest["started"])).total_seconds()
+    cost = run.get("cost") or {}
+    return seconds + max(0.0, (cost.get("epoch_seconds_total") or 0.0) - (cost.get("train_seconds") or 0.0))
+
+
+def wall_time(runs: list[dict]) -> float:
+    """Seconds that the runs themselves took together (``run_wall_seconds`` summed)."""
+    return sum(run_wall_seconds(run) for run in runs)
+
+
+def grid_time(runs: list[dict], methods: list[str], seed: int = GRID_SEED) -> str:
+    """A paragraph on the classical grid's time at one seed: how many of its ``methods`` have a
+    run of ``seed`` among ``runs`` (the table's: current settings, newest per seed), their wall
+    and CPU time together, how many ran beside other work, and what that says against
+    ``GRID_BUDGET_HOURS`` (a lower bound while some methods have no run)."""
+    grid = [run for run in runs if run["method"] in methods and run.get("seed") == seed]
+    if not grid:
+        return (f"The classical grid (`make baselines`, {len(methods)} methods): no run of seed "
+                f"{seed} yet, so its time is not known.")
+    hours = wall_time(grid) / 3600
+    cpu = [(run.get("cost") or {}).get("train_cpu_seconds") for run in grid]
+    cpu_known = [seconds for seconds in cpu if seconds is not None]
+    flags = [contended(run.get("cost") or {}) for run in grid]
+    shared, unrecorded = sum(bool(flag) for flag in flags), sum(flag is None for flag in flags)
+    missing = sorted(set(methods) - {run["method"] for run in grid})
+    text = (f"The classical grid at one seed (`make baselines`, {len(methods)} methods; budget "
+            f"{GRID_BUDGET_HOURS:g} h on this machine): {len(grid)} methods have a seed-{seed} run, "
+            f"which took {hours:.1f} h of wall time together")
+    if cpu_known:
+        text += (f" and {sum(cpu_known) / 3600:.1f} h of CPU time"
+                 + ("" if len(cpu_known) == len(grid) else f" (the {len(cpu_known)} runs that recorded it)"))
+    text += (f"; {shared} of them ran beside other work (†), so their wall time overstates a quiet "
+             "machine's" if shared else "; none ran beside other work")
+    if unrecorded:
+        text += f" ({unrecorded} ran before that was recorded)"
+    over = hours > GRID_BUDGET_HOURS
+    if missing:
+        text += (f". {len(missing)} have no seed-{seed} run yet ({', '.join(f'`{m}`' for m in missing)}): "
+                 f"the whole grid takes more than the {hours:.1f} h measured so far")
+        verdict = "over the budget" if over else "not yet known against the budget"
+    else:
+        text += f". The whole grid took {hours:.1f} h"
+        verdict = "over the budget" if over else "within the budget"
+    if over and shared:
+        verdict += " as measured (a quiet machine's time is not measured)"
+    return text + f": {verdict}."

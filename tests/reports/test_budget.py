@@ -1,0 +1,59 @@
+"""The runs' time by their own clocks, and the classical grid's against its budget."""
+
+from __future__ import annotations
+
+import json
+
+from experiments.reports.budget import GRID_BUDGET_HOURS, grid_time, wall_time
+
+STARTED = "2026-11-29T10:00:00+00:00"
+
+
+def _run(tmp_path, name: str, minutes: float, seed: int = 0, **cost) -> dict:
+    """A run dict as the table's selection gives it, its manifest on disk."""
+    folder = tmp_path / f"{name}-seed{seed}"
+    folder.mkdir()
+    finished = f"2026-11-29T{10 + int(minutes) // 60:02d}:{int(minutes) % 60:02d}:00+00:00"
+    (folder / "manifest.json").write_text(json.dumps({"started": STARTED, "finished": finished}))
+    return {"method": name, "seed": seed, "path": str(folder), "cost": cost}
+
+
+def test_wall_time_adds_a_resumed_cnns_earlier_sittings(tmp_path):
+    runs = []
+    for name, cost in [("svm", {"train_seconds": 90.0}),  # no epochs
+                       ("whole", {"train_seconds": 90.0, "epoch_seconds_total": 80.0}),
+                       ("resumed", {"train_seconds": 90.0, "epoch_seconds_total": 290.0})]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.json").write_text(json.dumps(
+            {"started": "2026-11-29T10:00:00+00:00", "finished": "2026-11-29T10:01:40+00:00"}))
+        runs.append({"path": str(tmp_path / name), "cost": cost})
+    assert wall_time(runs) == 100 + 100 + (100 + 200)  # the resumed run's earlier 200 s of epochs
+
+
+def test_grid_time_counts_one_seed_and_says_what_is_missing(tmp_path):
+    runs = [_run(tmp_path, "a", 60, train_cpu_seconds=5400.0, train_contended=True),
+            _run(tmp_path, "b", 90, train_cpu_seconds=3600.0, train_contended=False),
+            _run(tmp_path, "a", 600, seed=1),  # another seed: not the grid's
+            _run(tmp_path, "cnn", 600)]  # not a classical method
+    text = grid_time(runs, ["a", "b", "c"])
+    assert "3 methods" in text and "2 methods have a seed-0 run" in text
+    assert "2.5 h of wall time" in text and "2.5 h of CPU time" in text
+    assert "1 of them ran beside other work" in text
+    assert "1 have no seed-0 run yet (`c`)" in text
+    assert text.endswith("over the budget as measured (a quiet machine's time is not measured).")
+
+
+def test_grid_time_of_a_complete_quiet_grid_within_the_budget(tmp_path):
+    runs = [_run(tmp_path, "a", 30, train_cpu_seconds=3000.0, train_contended=False),
+            _run(tmp_path, "b", 45)]  # an older run: no CPU time recorded
+    text = grid_time(runs, ["a", "b"])
+    assert "The whole grid took 1.2 h" in text
+    assert "none ran beside other work (1 ran before that was recorded)" in text
+    assert "(the 1 runs that recorded it)" in text
+    assert text.endswith(": within the budget.") and GRID_BUDGET_HOURS == 2.0
+
+
+def test_grid_time_incomplete_and_under_the_budget_is_not_known_yet(tmp_path):
+    text = grid_time([_run(tmp_path, "a", 30)], ["a", "b"])
+    assert text.endswith("not yet known against the budget.")
+    assert grid_time([], ["a"]).endswith("no run of seed 0 yet, so its time is not known.")
