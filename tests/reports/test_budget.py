@@ -38,9 +38,10 @@ def test_grid_time_counts_one_seed_and_says_what_is_missing(tmp_path):
     text = grid_time(runs, ["a", "b", "c"])
     assert "3 methods" in text and "2 methods have a seed-0 run" in text
     assert "2.5 h of wall time" in text and "2.5 h of CPU time" in text
-    assert "1 of them ran beside other work" in text
+    assert "1 ran alone: 1.5 h, 1 ran beside other work (†): 1.0 h." in text
     assert "1 have no seed-0 run yet (`c`)" in text
-    assert text.endswith("over the budget as measured (a quiet machine's time is not measured).")
+    assert text.endswith("over the budget as measured; some runs shared the machine or did not record "
+                         "whether they did, so a quiet machine's time is not measured.")
 
 
 def test_grid_time_of_a_complete_quiet_grid_within_the_budget(tmp_path):
@@ -48,9 +49,15 @@ def test_grid_time_of_a_complete_quiet_grid_within_the_budget(tmp_path):
             _run(tmp_path, "b", 45)]  # an older run: no CPU time recorded
     text = grid_time(runs, ["a", "b"])
     assert "The whole grid took 1.2 h" in text
-    assert "none ran beside other work (1 ran before that was recorded)" in text
+    assert "1 ran alone: 0.5 h, 1 ran before that was recorded: 0.8 h." in text
     assert "(the 1 runs that recorded it)" in text
     assert text.endswith(": within the budget.") and GRID_BUDGET_HOURS == 2.0
+
+
+def test_grid_time_over_the_budget_by_the_runs_alone(tmp_path):
+    runs = [_run(tmp_path, "a", 130, train_contended=False), _run(tmp_path, "b", 10, train_contended=True)]
+    assert grid_time(runs, ["a", "b"]).endswith(
+        "over the budget (the runs that ran alone exceed it by themselves).")
 
 
 def test_grid_time_incomplete_and_under_the_budget_is_not_known_yet(tmp_path):
