@@ -75,8 +75,8 @@ def find_model(name: str, results_dir: str | Path = DEFAULT_RESULTS) -> Path:
     runs = fer_runs(results_dir, name, current=True)
     if runs:
         best = best_by_publictest(runs)
-        if model_of(best) is not None:
-            return best / MODEL_FOLDER
+        if (model := model_of(best)) is not None:
+            return model
         if shipped_run_id(name, results_dir) == best.name:
             return shipped
         here = [run for run in runs if model_of(run) is not None]

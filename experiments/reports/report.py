@@ -17,6 +17,7 @@ from experiments.core import atomic
 from experiments.core.data import CLASSES
 from experiments.core.errors import read_json
 from experiments.core.method import available_methods
+from experiments.core.runs import settings_key
 from experiments.reports.budget import grid_time, wall_time
 from experiments.reports.chapter import chapter_latex
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
@@ -197,7 +198,7 @@ def previous_components(all_runs: list[dict], method: str) -> str:
                    and r.get("dataset", "FER2013") == "FER2013"
                    and not (r.get("manifest_data") or {}).get("per_class_subset")),
                   key=lambda r: r["run_id"])
-    keys = [json.dumps(r.get("run_key") or {}, sort_keys=True) for r in runs]
+    keys = [settings_key(r.get("run_key") or {}) for r in runs]
     older = [key for key in keys if key != keys[-1]] if keys else []
     if not older:
         return ""
