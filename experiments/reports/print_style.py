@@ -1,15 +1,19 @@
 """Figures sized for a printed page: drawn at the text width of an A4 page (11 pt report class,
 360 pt), so that placed at ``\\textwidth`` every text is printed at the size it was drawn,
 never below ``MIN_FONT_PT``; a colour-blind-safe palette (Okabe and Ito) with one marker per
-branch; labels placed so they never overlap, and a check that says where a figure breaks
-these rules.
+branch; labels placed so they never overlap each other, a marker or a drawn line, and a check
+that says where a figure breaks these rules.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from contextlib import contextmanager
 
+import numpy as np
+from matplotlib.cbook import STEP_LOOKUP_MAP
+from matplotlib.path import Path
 from matplotlib.text import Text
 
 from experiments.core.plots import plt
@@ -50,6 +54,22 @@ def _overlaps(a, b, pad: float = 0.5) -> bool:
     return not (a.x1 + pad <= b.x0 or b.x1 + pad <= a.x0 or a.y1 + pad <= b.y0 or b.y1 + pad <= a.y0)
 
 
+def _drawn_lines(ax) -> list[Path]:
+    """The axes' visible data lines (a step line as drawn, with its corners) in display
+    coordinates; grid lines, legend handles and leader lines are not among ``ax.lines``."""
+    paths = []
+    for line in ax.get_lines():
+        if not line.get_visible() or len(line.get_xdata()) < 2:
+            continue
+        xy = np.column_stack(STEP_LOOKUP_MAP[line.get_drawstyle()](*line.get_xydata().T))
+        paths.append(Path(ax.transData.transform(xy)))
+    return paths
+
+
+def _crosses(box, lines: list[Path], pad: float = 1.0) -> bool:
+    return any(line.intersects_bbox(box.padded(pad), filled=False) for line in lines)
+
+
 def _annotate(ax, label: str, xy, dx: float, dy: float, fontsize: float, leader: bool):
     return ax.annotate(label, xy, xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
                        va="center", ha="left" if dx > 0 else "right",
@@ -57,40 +77,54 @@ def _annotate(ax, label: str, xy, dx: float, dy: float, fontsize: float, leader:
 
 
 def place_labels(ax, points, labels, fontsize: float = MIN_FONT_PT, obstacles=()) -> list:
-    """Label each (x, y) data point with its text: beside the point (right, else left), or
-    moved up or down in steps of a line with a leader line, at the first place where it
-    overlaps no earlier label, no point of ``points`` or ``obstacles`` (other markers, in data
-    coordinates) and stays inside the axes. Call it
-    after the axes are complete (it draws the figure to know where things are)."""
+    """Label each (x, y) data point with its text at the nearest place (beside the point, right
+    before left; else moved up, down or sideways, with a leader line) where it overlaps no
+    earlier label, no point of ``points`` or ``obstacles`` (other markers, in data
+    coordinates), is crossed by none of the axes' drawn lines (e.g. a Pareto front) nor by an
+    earlier label's leader line, has a leader line that crosses no earlier label, and stays
+    inside the axes. Call it after the axes are complete (it draws the figure to know where
+    things are)."""
     fig = ax.figure
     fig.canvas.draw()  # constrained layout settles the axes first
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     marks = [ax.transData.transform(p) for p in [*points, *obstacles]]
+    lines = _drawn_lines(ax)
     line = fontsize * 1.3
+    # offsets in points from the point to the label's near edge, nearest first (ties: right
+    # before left, below before above)
+    offsets = sorted(((dx, k * line) for k in range(-24, 25) for dx in (5, -5, 25, -25, 50, -50)),
+                     key=lambda o: (round(math.hypot(*o), 6), o[0] < 0, o[1] > 0))
     placed, texts = [], []
 
-    def clear(box) -> bool:
+    def leader(point, dx: float, dy: float, box) -> Path | None:
+        if (abs(dx), dy) == (5, 0):
+            return None
+        return Path([point, (box.x0 if dx > 0 else box.x1, (box.y0 + box.y1) / 2)])
+
+    def clear(box, leader_line: Path | None) -> bool:
         inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
-        return (inside and all(not _overlaps(box, other) for other in placed)
+        return (inside and not _crosses(box, lines) and all(not _overlaps(box, other) for other in placed)
                 and all(not (box.x0 - 2 <= mx <= box.x1 + 2 and box.y0 - 2 <= my <= box.y1 + 2)
-                        for mx, my in marks))
+                        for mx, my in marks)
+                and (leader_line is None
+                     or not any(leader_line.intersects_bbox(other.padded(1)) for other in placed)))
 
     for (x, y), label in sorted(zip(points, labels, strict=True), key=lambda item: -item[0][1]):
         spot = None
-        for k in itertools.chain([0], itertools.chain.from_iterable((-i, i) for i in range(1, 25))):
-            for dx in (5, -5):
-                # measured without its leader line (an arrow's extent is only known once drawn)
-                text = _annotate(ax, label, (x, y), dx, k * line, fontsize, leader=False)
-                box = text.get_window_extent(renderer)
-                text.remove()
-                if clear(box):
-                    spot = (dx, k * line, box)
-                    break
-            if spot is not None:
+        for dx, dy in offsets:
+            # measured without its leader line (an arrow's extent is only known once drawn)
+            text = _annotate(ax, label, (x, y), dx, dy, fontsize, leader=False)
+            box = text.get_window_extent(renderer)
+            text.remove()
+            leader_line = leader(ax.transData.transform((x, y)), dx, dy, box)
+            if clear(box, leader_line):
+                spot = (dx, dy, box)
+                if leader_line is not None:
+                    lines.append(leader_line)
                 break
         dx, dy, box = spot or (5, 0, None)  # nowhere clear: beside it (legibility_problems says so)
-        chosen = _annotate(ax, label, (x, y), dx, dy, fontsize, leader=dy != 0)
+        chosen = _annotate(ax, label, (x, y), dx, dy, fontsize, leader=(abs(dx), dy) != (5, 0))
         placed.append(box if box is not None else chosen.get_window_extent(renderer))
         texts.append(chosen)
     return texts
@@ -112,7 +146,8 @@ def _undrawn_tick_labels(fig) -> set[int]:
 
 def legibility_problems(fig) -> list[str]:
     """What would make ``fig`` hard to read printed at ``PRINT_WIDTH_IN``: a width other than
-    that, a text below ``MIN_FONT_PT``, two texts that overlap."""
+    that, a text below ``MIN_FONT_PT``, two texts that overlap, a text in the axes (a label, an
+    annotation) that one of the axes' drawn lines runs through."""
     problems = []
     width = fig.get_size_inches()[0]
     if abs(width - PRINT_WIDTH_IN) > 0.01:
@@ -130,4 +165,10 @@ def legibility_problems(fig) -> list[str]:
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         if _overlaps(box_a, box_b, pad=-0.5):
             problems.append(f"texts {a!r} and {b!r} overlap")
+    for ax in fig.axes:
+        lines = _drawn_lines(ax)
+        for text in ax.texts:
+            if text.get_visible() and text.get_text().strip() and _crosses(
+                    Text.get_window_extent(text, renderer), lines, pad=-0.5):
+                problems.append(f"a line runs through text {text.get_text()!r}")
     return problems

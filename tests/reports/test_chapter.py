@@ -181,3 +181,29 @@ def test_labels_are_placed_without_overlap_even_for_a_cluster():
         ax.set_ylim(40, 60)
         place_labels(ax, points, [f"label_{i}" for i in range(8)])
         assert legibility_problems(fig) == []
+
+
+def test_the_legibility_check_finds_a_line_through_a_text():
+    with print_rc():
+        fig, ax = print_figure(2.0)
+        ax.plot([0, 1], [0.5, 0.5], ls="--")
+        ax.text(0.4, 0.5, "crossed", va="center")
+        ax.text(0.4, 0.8, "clear", va="center")
+        assert legibility_problems(fig) == ["a line runs through text 'crossed'"]
+
+
+def test_labels_are_not_placed_across_a_drawn_line():
+    # a step front through both points: beside the first point (right or left) its label
+    # would be crossed; the second's is clear on its left (the front turns up before it)
+    with print_rc():
+        fig, ax = print_figure(3.0)
+        points = [(1.0, 50.0), (2.0, 55.0)]
+        ax.scatter(*zip(*points, strict=True))
+        ax.step([0.0, 1.0, 2.0, 3.0], [50.0, 50.0, 55.0, 55.0], where="post", ls="--")
+        ax.set_xlim(0, 3)
+        ax.set_ylim(40, 60)
+        texts = place_labels(ax, points, ["first point", "second point"])
+        assert legibility_problems(fig) == []
+        second, first = texts  # placed from the top down
+        assert first.xyann[1] != 0  # moved up or down, with a leader line
+        assert second.xyann == (-5, 0)  # beside its point, on the left
