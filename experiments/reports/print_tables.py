@@ -139,7 +139,8 @@ def chapter_table(frame: pd.DataFrame) -> str:
                "the reference guesses, the best classical method of each classifier (chosen on "
                "PublicTest), the source documents' networks, our CNNs and the fusions. Train CPU: "
                "CPU time of training on a 2-core machine; ms/face: inference per face in a batch "
-               "of 256, features included. For scale: the best hand-crafted system of the 2013 "
+               "of 256, features included, timed after training (over the seeds whose run had "
+               "the machine to itself where any did). For scale: the best hand-crafted system of the 2013 "
                "challenge reached 67.48\\% \\cite{ionescu2013local}, its winner 71.2\\% "
                "\\cite{tang2013deep}. Every method: Table~\\ref{tab:fer-full}.")
     return _latex(table, f"{RAGGED}{{3.4cm}}rrrrr", caption, "tab:fer-chapter",
@@ -202,8 +203,9 @@ def full_table(frame: pd.DataFrame, note: str = "") -> str:
     })
     caption = ("Every method's PrivateTest accuracy (mean $\\pm$ sd over seeds, or a single run's "
                "95\\% bootstrap interval), macro-F1, training wall and CPU time, inference time "
-               "per face (ms) in a batch of 256 and alone, and parameters; rows of another data "
-               "set name it. " + note).strip()
+               "per face (ms) in a batch of 256 and alone (timed after training, over the seeds "
+               "whose run had the machine to itself where any did), and parameters; rows of "
+               "another data set name it. " + note).strip()
     return _latex(table, f"{RAGGED}{{4.0cm}}{RAGGED}{{3.8cm}}rrrrrrr", caption, "tab:fer-full",
                   groups=list(frame["branch"]), environment="longtable", landscape=True,
                   breakable=("Method", "Classifier / architecture"))

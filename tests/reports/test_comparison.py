@@ -390,3 +390,29 @@ def test_classical_methods_over_the_inference_budget_are_marked():
     assert shown.loc["slow_svm", "ms/img (256)"] == "27.5 ‡"
     assert shown.loc["fast_svm", "ms/img (256)"] == "12"  # within 20 ms
     assert shown.loc["slow_net", "ms/img (256)"] == "40"  # the budget is the classical branch's
+
+
+def test_timings_come_from_the_seeds_that_had_the_machine_to_themselves():
+    from experiments.reports.table import display_frame
+
+    def timed(method: str, seed: int, ms: float, flag: bool | None) -> dict:
+        run = _run(method, seed, 0.6, f"{method}-seed{seed}", branch="classical")
+        run["cost"].update(inference_ms_per_image_batch=ms, inference_ms_single_image=2 * ms,
+                           feature_ms_per_image=ms / 2)
+        if flag is not None:
+            run["cost"]["train_contended"] = flag
+        return run
+
+    runs = [timed("mixed", 0, 10.0, False), timed("mixed", 1, 30.0, True), timed("mixed", 2, 50.0, True),
+            timed("shared", 0, 12.0, True), timed("shared", 1, 14.0, True),
+            timed("old", 0, 4.0, None), timed("old", 1, 8.0, None)]
+    frame = comparison_frame(runs, claims={}).set_index("method")
+    assert frame.loc["mixed", "ms_per_image_batch"] == 10.0  # the seed alone, not 30 on average
+    assert frame.loc["mixed", "ms_single_image"] == 20.0
+    assert frame.loc["mixed", "feature_ms_per_image"] == 5.0
+    assert frame.loc["shared", "ms_per_image_batch"] == 13.0  # every seed shared: all of them
+    assert frame.loc["old", "ms_per_image_batch"] == 6.0  # not recorded: all of them
+    shown = display_frame(frame.reset_index()).set_index("Method")
+    assert shown.loc["mixed", "ms/img (256)"] == "10" and shown.loc["mixed", "ms/img (1)"] == "20"
+    assert shown.loc["shared", "ms/img (256)"] == "13 †" and shown.loc["shared", "ms/img (1)"] == "26 †"
+    assert shown.loc["old", "ms/img (256)"] == "6"
