@@ -120,14 +120,15 @@ def aggregate_seeds(per_run: pd.DataFrame) -> pd.DataFrame:
                 continue
             row[column] = group[column].mean()
         row["accuracy_std"] = group["accuracy"].std(ddof=1) if len(group) > 1 else np.nan
-        flags = [flag for flag in group["contended"] if flag is not None and not pd.isna(flag)]
+        known = [flag is not None and not pd.isna(flag) for flag in group["contended"]]
+        flags = [bool(flag) for flag, k in zip(group["contended"], known, strict=True) if k]
         row["contended"] = any(flags) if flags else None
         # inference is timed right after training, in the same process: a run that shared the
         # machine times slower, so the seeds that had it to themselves give the time where any did
-        alone = group[[flag is not None and not pd.isna(flag) and not flag for flag in group["contended"]]]
+        alone = group[[k and not flag for flag, k in zip(group["contended"], known, strict=True)]]
         for column in TIMING_COLUMNS:
             row[column] = (alone if len(alone) else group)[column].mean()
-        row["timed_contended"] = bool(flags) and len(flags) == len(group) and all(flags)
+        row["timed_contended"] = len(flags) == len(group) and all(flags)
         row["n_contended"] = sum(bool(flag) for flag in flags)
         row["n_seeds"] = len(group)
         row["seeds"] = " ".join(str(s) for s in group["seed"])
@@ -219,8 +220,7 @@ def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["Train"] = [format_seconds(x) + (CONTENDED_MARK if flag is True else "")
                     for x, flag in zip(frame["train_seconds"], frame["contended"])]
     out["Train CPU"] = [format_seconds(x) for x in frame["train_cpu_seconds"]]
-    shared = ([pd.notna(x) and bool(x) for x in frame["timed_contended"]] if "timed_contended" in frame
-              else [False] * len(frame))
+    shared = frame["timed_contended"]
     out["ms/img (256)"] = [_num(x, "{:.3g}") + (CONTENDED_MARK if busy else "")
                            + (OVER_BUDGET_MARK if branch == "classical" and pd.notna(x)
                               and x > CLASSICAL_BUDGET_MS else "")
