@@ -22,6 +22,11 @@ from experiments.core.plots import plt
 PRINT_WIDTH_IN = 5.0
 #: the smallest text a printed figure may carry
 MIN_FONT_PT = 8.0
+#: a leader line passing nearer than this to another marker's centre passes over it (a scatter
+#: marker's radius and a bit) ...
+MARKER_CLEARANCE_PT = 4.0
+#: ... which counts as much against a label's place as this much longer a leader line
+MARKER_PASSED_PT = 40.0
 
 #: Okabe and Ito's colour-blind-safe colours
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
@@ -70,39 +75,72 @@ def _crosses(box, lines: list[Path], pad: float = 1.0) -> bool:
     return any(line.intersects_bbox(box.padded(pad), filled=False) for line in lines)
 
 
+def _markers_passed(segment: Path, marks: np.ndarray, clearance: float) -> int:
+    """How many marks the straight ``segment`` (two display points) comes within ``clearance``
+    of, not counting those at its start (its own marker and any it overlaps)."""
+    if not len(marks):
+        return 0
+    start, end = segment.vertices[0], segment.vertices[-1]
+    span = end - start
+    along = np.clip((marks - start) @ span / max(float(span @ span), 1e-12), 0.0, 1.0)
+    distance = np.hypot(*(marks - (start + along[:, None] * span)).T)
+    own = np.hypot(*(marks - start).T) < clearance
+    return int(np.sum((distance < clearance) & ~own))
+
+
 def _annotate(ax, label: str, xy, dx: float, dy: float, fontsize: float, leader: bool):
+    """``label`` at ``(dx, dy)`` points from ``xy``, its near end towards the point; a leader
+    line runs from the point to the middle of that end (``relpos``: not to the text's centre,
+    matplotlib's default, which would cross the labels stacked beside it)."""
+    near_end = (0.0, 0.5) if dx > 0 else (1.0, 0.5)
     return ax.annotate(label, xy, xytext=(dx, dy), textcoords="offset points", fontsize=fontsize,
                        va="center", ha="left" if dx > 0 else "right",
-                       arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4"} if leader else None)
+                       arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.4",
+                                   "relpos": near_end} if leader else None)
 
 
 def place_labels(ax, points, labels, fontsize: float = MIN_FONT_PT, obstacles=()) -> list:
     """Label each (x, y) data point with its text at the nearest place (beside the point, right
     before left; else moved up, down or sideways, with a leader line) where it overlaps no
-    earlier label, no point of ``points`` or ``obstacles`` (other markers, in data
-    coordinates), is crossed by none of the axes' drawn lines (e.g. a Pareto front) nor by an
-    earlier label's leader line, has a leader line that crosses no earlier label, and stays
-    inside the axes. Call it after the axes are complete (it draws the figure to know where
-    things are)."""
+    earlier label nor the legend, no point of ``points`` or ``obstacles`` (other markers, in
+    data coordinates), is crossed by none of the axes' drawn lines (e.g. a Pareto front) nor
+    by an earlier label's leader line, has a leader line that crosses no earlier label, and
+    stays inside the axes; among such places, the one of least cost, where a leader line
+    passing over another marker costs ``MARKER_PASSED_PT`` of distance.
+    Call it after the axes are complete (it draws the figure to know where things are)."""
     fig = ax.figure
     fig.canvas.draw()  # constrained layout settles the axes first
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    marks = [ax.transData.transform(p) for p in [*points, *obstacles]]
-    lines = _drawn_lines(ax)
+    marks = np.array([ax.transData.transform(p) for p in [*points, *obstacles]]).reshape(-1, 2)
+    clearance = MARKER_CLEARANCE_PT * fig.dpi / 72
     line = fontsize * 1.3
     # offsets in points from the point to the label's near edge, nearest first (ties: right
     # before left, below before above)
-    offsets = sorted(((dx, k * line) for k in range(-24, 25) for dx in (5, -5, 25, -25, 50, -50)),
+    sideways = (5, -5, 25, -25, 50, -50, 100, -100, 150, -150)
+    offsets = sorted(((dx, k * line) for k in range(-24, 25) for dx in sideways),
                      key=lambda o: (round(math.hypot(*o), 6), o[0] < 0, o[1] > 0))
-    placed, texts = [], []
+    legend = ax.get_legend()
+    fixed = [legend.get_window_extent(renderer)] if legend is not None else []
+    drawn = _drawn_lines(ax)
+    items = list(zip(points, labels, strict=True))
+    boxes: dict[tuple, object] = {}
+
+    def box_of(index: int, dx: float, dy: float):
+        # measured once, without its leader line (an arrow's extent is only known once drawn)
+        if (index, dx, dy) not in boxes:
+            text = _annotate(ax, items[index][1], items[index][0], dx, dy, fontsize, leader=False)
+            boxes[index, dx, dy] = text.get_window_extent(renderer)
+            text.remove()
+        return boxes[index, dx, dy]
 
     def leader(point, dx: float, dy: float, box) -> Path | None:
+        # as ``_annotate`` draws it: from the point to the middle of the text's near end
         if (abs(dx), dy) == (5, 0):
             return None
         return Path([point, (box.x0 if dx > 0 else box.x1, (box.y0 + box.y1) / 2)])
 
-    def clear(box, leader_line: Path | None) -> bool:
+    def clear(box, leader_line: Path | None, placed: list, lines: list) -> bool:
         inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
         return (inside and not _crosses(box, lines) and all(not _overlaps(box, other) for other in placed)
                 and all(not (box.x0 - 2 <= mx <= box.x1 + 2 and box.y0 - 2 <= my <= box.y1 + 2)
@@ -110,23 +148,51 @@ def place_labels(ax, points, labels, fontsize: float = MIN_FONT_PT, obstacles=()
                 and (leader_line is None
                      or not any(leader_line.intersects_bbox(other.padded(1)) for other in placed)))
 
-    for (x, y), label in sorted(zip(points, labels, strict=True), key=lambda item: -item[0][1]):
-        spot = None
-        for dx, dy in offsets:
-            # measured without its leader line (an arrow's extent is only known once drawn)
-            text = _annotate(ax, label, (x, y), dx, dy, fontsize, leader=False)
-            box = text.get_window_extent(renderer)
-            text.remove()
-            leader_line = leader(ax.transData.transform((x, y)), dx, dy, box)
-            if clear(box, leader_line):
-                spot = (dx, dy, box)
-                if leader_line is not None:
-                    lines.append(leader_line)
-                break
-        dx, dy, box = spot or (5, 0, None)  # nowhere clear: beside it (legibility_problems says so)
-        chosen = _annotate(ax, label, (x, y), dx, dy, fontsize, leader=(abs(dx), dy) != (5, 0))
-        placed.append(box if box is not None else chosen.get_window_extent(renderer))
-        texts.append(chosen)
+    def layout(order: list[int]) -> tuple[dict[int, tuple], list[int]]:
+        """Each label's offset, placed greedily in ``order``; and the labels left unplaced."""
+        placed, lines, spots, unplaced = list(fixed), list(drawn), {}, []
+        for index in order:
+            point = ax.transData.transform(items[index][0])
+            # the clear place of least cost: its distance, and MARKER_PASSED_PT for each other
+            # marker its leader line passes over (offsets come nearest first: stop at the first
+            # one farther than the best cost)
+            best = None
+            for dx, dy in offsets:
+                distance = math.hypot(dx, dy)
+                if best is not None and distance >= best[0]:
+                    break
+                box = box_of(index, dx, dy)
+                leader_line = leader(point, dx, dy, box)
+                if clear(box, leader_line, placed, lines):
+                    passed = 0 if leader_line is None else _markers_passed(leader_line, marks, clearance)
+                    cost = distance + MARKER_PASSED_PT * passed
+                    if best is None or cost < best[0]:
+                        best = (cost, dx, dy, box, leader_line)
+            if best is None:
+                unplaced.append(index)
+                continue
+            _, dx, dy, box, leader_line = best
+            spots[index] = (dx, dy)
+            placed.append(box)
+            lines += [leader_line] if leader_line is not None else []
+        return spots, unplaced
+
+    # from the top down; a label that finds no place goes first in the next try (at most once
+    # per label), and the try that places the most labels is kept
+    order = sorted(range(len(items)), key=lambda index: -items[index][0][1])
+    best = layout(order)
+    tried = set()
+    while best[1] and best[1][0] not in tried:
+        tried.add(best[1][0])
+        order = [best[1][0], *(index for index in order if index != best[1][0])]
+        attempt = layout(order)
+        if len(attempt[1]) < len(best[1]):
+            best = attempt
+    spots = best[0]
+    texts = []
+    for index, (point, label) in enumerate(items):
+        dx, dy = spots.get(index, (5, 0))  # nowhere clear: beside it (legibility_problems says so)
+        texts.append(_annotate(ax, label, point, dx, dy, fontsize, leader=(abs(dx), dy) != (5, 0)))
     return texts
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.text import Text
 from PIL import Image
 
 from experiments.core.data import load_fer2013
@@ -19,6 +20,7 @@ from experiments.core.plots import plt
 from experiments.reports import figures, print_tables
 from experiments.reports.chapter import markdown_to_latex
 from experiments.reports.print_style import (
+    MARKER_CLEARANCE_PT,
     PRINT_WIDTH_IN,
     legibility_problems,
     place_labels,
@@ -183,6 +185,47 @@ def test_labels_are_placed_without_overlap_even_for_a_cluster():
         assert legibility_problems(fig) == []
 
 
+def test_leader_lines_pass_over_no_other_marker_where_a_near_place_allows():
+    # a labelled point in a ring of eight markers: beside it there is no room, and the nearest
+    # places outside the ring would have their leader line (from the point to the text's near
+    # end) run over a marker of the ring; the label goes a little farther, where its line
+    # runs clear
+    with print_rc():
+        fig, ax = print_figure(3.0)
+        point = (1.5, 50.0)
+        angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+        obstacles = [(1.5 + 0.2 * np.cos(a), 50.0 + 0.8 * np.sin(a)) for a in angles]
+        ax.scatter(*zip(point, *obstacles, strict=True))
+        ax.set_xlim(0, 3)
+        ax.set_ylim(40, 60)
+        (text,) = place_labels(ax, [point], ["a long label for the point"], obstacles=obstacles)
+        assert legibility_problems(fig) == []
+        assert text.arrow_patch is not None  # moved away, with a leader line
+        fig.canvas.draw()
+        start = ax.transData.transform(point)
+        box = Text.get_window_extent(text, fig.canvas.get_renderer())  # the text without its arrow
+        end = np.array([box.x0 if text.xyann[0] > 0 else box.x1, (box.y0 + box.y1) / 2])
+        span = end - start
+        others = ax.transData.transform(obstacles)
+        along = np.clip((others - start) @ span / (span @ span), 0, 1)
+        gaps = np.hypot(*(others - (start + along[:, None] * span)).T)
+        assert gaps.min() >= MARKER_CLEARANCE_PT * fig.dpi / 72
+        assert np.hypot(*span) < 100 * fig.dpi / 72  # not sent across the axes
+
+
+def test_labels_keep_off_the_legend():
+    # the point sits just left of the legend (lower right): its label goes left, not across it
+    with print_rc():
+        fig, ax = print_figure(3.0)
+        ax.scatter([1.3], [41.5], label="a legend entry with a long name")
+        ax.set_xlim(0, 3)
+        ax.set_ylim(40, 60)
+        ax.legend(loc="lower right")
+        (text,) = place_labels(ax, [(1.3, 41.5)], ["label"])
+        assert legibility_problems(fig) == []
+        assert text.xyann[0] < 0
+
+
 def test_the_legibility_check_finds_a_line_through_a_text():
     with print_rc():
         fig, ax = print_figure(2.0)
@@ -204,6 +247,6 @@ def test_labels_are_not_placed_across_a_drawn_line():
         ax.set_ylim(40, 60)
         texts = place_labels(ax, points, ["first point", "second point"])
         assert legibility_problems(fig) == []
-        second, first = texts  # placed from the top down
+        first, second = texts  # in the order given
         assert first.xyann[1] != 0  # moved up or down, with a leader line
         assert second.xyann == (-5, 0)  # beside its point, on the left
