@@ -121,7 +121,8 @@ def training_note(method: str, run_folders) -> str:
 
 def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: claimed, measured here (PrivateTest, mean over seeds), gap, reason,
-    and for a CNN how its runs were trained (``training_note``, from every seed's run).
+    for a CNN how its runs were trained (``training_note``, from every seed's run), and first
+    where those runs predate today's settings (an ``outdated`` column of ``comparison``).
 
     ``comparison`` is the FER2013 comparison frame (one row per method, ``accuracy`` column).
     """
@@ -129,6 +130,7 @@ def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
     measured = dict(zip(fer["method"], fer["accuracy"]))
     column = "runs" if "runs" in fer else "run"
     runs = dict(zip(fer["method"], fer[column])) if column in fer else {}
+    outdated = dict(zip(fer["method"], fer["outdated"])) if "outdated" in fer else {}
     rows = []
     for claim in claims:
         value = measured.get(claim.method) if claim.method else None
@@ -140,7 +142,10 @@ def claims_frame(claims: list[Claim], comparison: pd.DataFrame) -> pd.DataFrame:
         else:
             note = claim.why if abs(gap) > LARGE_GAP else ""
             training = training_note(claim.method, runs.get(claim.method))
-            note = "; ".join(part for part in (note, training) if part)
+            earlier = (f"measured with runs of earlier settings than recipes.md describes "
+                       f"({outdated[claim.method]}), not yet trained again"
+                       if outdated.get(claim.method) else "")
+            note = "; ".join(part for part in (earlier, note, training) if part)
         rows.append({"source": claim.source, "system": claim.system, "protocol": claim.protocol,
                      "claimed": claim.claimed, "method": claim.method or "-",
                      "measured": value, "gap": gap, "note": note, "cite": claim.cite})

@@ -20,6 +20,9 @@ import pandas as pd
 from cnn.recipe_sources import SOURCES
 from experiments.core.data import CLASSES
 
+#: after a method whose runs were made under other settings than the code has today
+OUTDATED_MARK = " §"
+
 #: a column of wrapped, left-aligned text (array package); followed by its width
 RAGGED = ">{\\raggedright\\arraybackslash}p"
 #: the groups of the chapter's table, in order
@@ -30,6 +33,25 @@ def source_network(method: str) -> bool:
     """A source document's network (``cnn/recipe_sources.py``), or a variant of one
     (``mini_xception_64``)."""
     return method in SOURCES or any(method.startswith(f"{name}_") for name in SOURCES)
+
+
+def method_names(frame: pd.DataFrame) -> list[str]:
+    """Each row's method, with its data set where that is not FER2013 and ``OUTDATED_MARK``
+    where its runs predate the code's settings (an ``outdated`` column, when there is one)."""
+    outdated = frame["outdated"] if "outdated" in frame else [""] * len(frame)
+    return [(m if d == "FER2013" else f"{m} on {d}") + (OUTDATED_MARK if stale else "")
+            for m, d, stale in zip(frame["method"], frame["dataset"], outdated, strict=True)]
+
+
+def outdated_note(frame: pd.DataFrame, listed: str = "in comparison.md") -> str:
+    """The legend of ``OUTDATED_MARK`` where some row carries it, else ""; the settings that
+    differ are ``listed`` there."""
+    if "outdated" not in frame or not frame["outdated"].astype(bool).any():
+        return ""
+    return (f"{OUTDATED_MARK.strip()}: the row's runs were made under other settings than the code "
+            f"has today (a recipe revised or an option added since; listed {listed}): an "
+            "earlier version's result until the method is trained again. ")
+
 
 
 def chapter_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +121,7 @@ def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, gr
     body = styler.to_latex(column_format=column_format, hrules=True, caption=caption, label=label,
                            position="tbp" if floating else None, environment=environment,
                            position_float="centering" if floating else None)
-    body = body.replace("±", "$\\pm$").replace("–", "--")
+    body = body.replace("±", "$\\pm$").replace("–", "--").replace("§", "\\S{}")
     if groups is not None:
         lines = body.splitlines()
         start = next(i for i, line in enumerate(lines) if line.strip() == "\\midrule") + 1
@@ -126,7 +148,7 @@ def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, gr
 def chapter_table(frame: pd.DataFrame) -> str:
     rows = chapter_rows(frame)
     table = pd.DataFrame({
-        "System": rows["method"],
+        "System": method_names(rows),
         "Accuracy (%)": [_accuracy(r) for r in rows.itertuples()],
         "Macro-F1": [f"{x:.3f}" for x in rows["macro_f1"]],
         "Train CPU": [_seconds(x) for x in rows["train_cpu_seconds"]],
@@ -142,14 +164,15 @@ def chapter_table(frame: pd.DataFrame) -> str:
                "of 256, features included, timed after training (over the seeds whose run had "
                "the machine to itself where any did). For scale: the best hand-crafted system of the 2013 "
                "challenge reached 67.48\\% \\cite{ionescu2013local}, its winner 71.2\\% "
-               "\\cite{tang2013deep}. Every method: Table~\\ref{tab:fer-full}.")
+               "\\cite{tang2013deep}. Every method: Table~\\ref{tab:fer-full}. "
+               + outdated_note(rows)).strip()
     return _latex(table, f"{RAGGED}{{3.4cm}}rrrrr", caption, "tab:fer-chapter",
                   groups=list(rows["group"]), breakable=("System",))
 
 
 def recall_table(frame: pd.DataFrame) -> str:
     rows = chapter_rows(frame)
-    table = pd.DataFrame({"System": rows["method"]})
+    table = pd.DataFrame({"System": method_names(rows)})
     for name in CLASSES:
         recall = rows[f"recall_{name}"]
         table[name[:3].capitalize()] = ["–" if pd.isna(x) else f"{100 * x:.0f}" for x in recall]
@@ -189,9 +212,8 @@ def claims_table(claims: pd.DataFrame) -> str:
 def full_table(frame: pd.DataFrame, note: str = "") -> str:
     """Every method (all data sets), a landscape longtable for the appendix; ``note`` (LaTeX)
     ends its caption."""
-    method = [m if d == "FER2013" else f"{m} on {d}" for m, d in zip(frame["method"], frame["dataset"])]
     table = pd.DataFrame({
-        "Method": method,
+        "Method": method_names(frame),
         "Classifier / architecture": frame["classifier"],
         "Accuracy (%)": [_accuracy(r) for r in frame.itertuples()],
         "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
@@ -205,7 +227,7 @@ def full_table(frame: pd.DataFrame, note: str = "") -> str:
                "95\\% bootstrap interval), macro-F1, training wall and CPU time, inference time "
                "per face (ms) in a batch of 256 and alone (timed after training, over the seeds "
                "whose run had the machine to itself where any did), and parameters; rows of "
-               "another data set name it. " + note).strip()
+               "another data set name it. " + outdated_note(frame) + note).strip()
     return _latex(table, f"{RAGGED}{{4.0cm}}{RAGGED}{{3.8cm}}rrrrrrr", caption, "tab:fer-full",
                   groups=list(frame["branch"]), environment="longtable", landscape=True,
                   breakable=("Method", "Classifier / architecture"))

@@ -1,6 +1,6 @@
 """Which finished runs a table shows: one FER2013 source and subset, each method's current
 settings (the ``run_key`` of its newest run), the newest run per seed; the rest left out, each
-with its reason."""
+with its reason; and which rows' runs predate the settings the code has today."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments.core.errors import CorruptFileError, read_json
+from experiments.core.method import UnknownMethodError, make_method
 from experiments.core.runs import MANIFEST_FILE, METRICS_FILE, newest_settings, run_folders, settings_key
 
 REQUIRED = ("method", "run_id", "branch", "splits", "cost")
@@ -46,6 +47,7 @@ class Selection:
     runs: list[dict]
     data: tuple | None = None  # (checksum, per-class subset, subset seed) of the FER2013 rows
     left_out: list[dict] = field(default_factory=list)  # {"run", "method", "seed", "reason"}
+    outdated: dict[str, str] = field(default_factory=dict)  # method: settings that differ today
 
 
 def latest_runs(runs: list[dict]) -> list[dict]:
@@ -80,6 +82,29 @@ def select_runs(runs: list[dict]) -> Selection:
         latest[(run["method"], run.get("dataset", "FER2013"), run.get("seed"))] = run
     left_out.sort(key=lambda note: note["run"])
     return Selection(list(latest.values()), data, left_out)
+
+
+def outdated_settings(runs: list[dict], results_dir: str | Path) -> dict[str, str]:
+    """The FER2013 methods among ``runs`` (a table's) whose runs were made under other settings
+    than the code has today (a newer recipe, an option added since, for a fusion a newly best
+    component), each with the settings that differ: their row is an earlier version's
+    result, and ``run --skip-done`` would train them again. The table's selection itself
+    stays with each method's newest run (a row is not dropped before its new runs exist)."""
+    outdated = {}
+    for run in runs:
+        method = run["method"]
+        if run.get("dataset", "FER2013") != "FER2013" or method in outdated:
+            continue
+        try:
+            today = make_method(method, run.get("seed") or 0)
+        except UnknownMethodError:
+            outdated[method] = "a method the code no longer has"
+            continue
+        today.use_results(Path(results_dir))
+        key = json.loads(json.dumps(today.run_key()))  # as a manifest stores it
+        if settings_key(key) != settings_key(run.get("run_key") or {}):
+            outdated[method] = _differences(run.get("run_key") or {}, key)
+    return outdated
 
 
 def data_key(run: dict) -> tuple:
@@ -127,20 +152,26 @@ def _left_out(run: dict, reason: str) -> dict:
 
 
 def _differences(old: dict, new: dict, limit: int = 3) -> str:
-    """``train.epochs 3 vs 22`` for the first ``limit`` settings that differ."""
-    flat_old, flat_new = _flatten(old), _flatten(new)
-    keys = sorted(k for k in set(flat_old) | set(flat_new) if flat_old.get(k) != flat_new.get(k))
-    shown = [f"{k} {json.dumps(flat_old.get(k))} vs {json.dumps(flat_new.get(k))}" for k in keys[:limit]]
+    """``train.epochs 3 vs 22`` for the first ``limit`` settings that differ; a group of
+    settings only one side has, as a whole: ``align absent vs set``."""
+    whole = {key: "absent vs set" if key not in old else "set vs absent"
+             for key in set(old) ^ set(new) if isinstance(old.get(key, new.get(key)), dict)}
+    flat_old = _flatten({k: v for k, v in old.items() if k not in whole})
+    flat_new = _flatten({k: v for k, v in new.items() if k not in whole})
+    changed = {k: f"{json.dumps(flat_old.get(k))} vs {json.dumps(flat_new.get(k))}"
+               for k in set(flat_old) | set(flat_new) if flat_old.get(k) != flat_new.get(k)}
+    keys = sorted({**changed, **whole})
+    shown = [f"{k} {whole.get(k) or changed[k]}" for k in keys[:limit]]
     return "run_key " + ("; ".join(shown) if shown else "differs") + (" ..." if len(keys) > limit else "")
 
 
 def _flatten(value, prefix: str = "") -> dict:
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict) and (value or not prefix):
         out = {}
         for key, item in value.items():
             out.update(_flatten(item, f"{prefix}{key}."))
         return out
-    return {prefix.rstrip(".") or "(all)": value}
+    return {prefix.rstrip("."): value}
 
 
 def test_split(run: dict) -> str:

@@ -31,7 +31,14 @@ from experiments.reports.claims import claims_frame, claims_markdown, load_claim
 from experiments.reports.complementarity import write_complementarity
 from experiments.reports.figures import write_figures
 from experiments.reports.recipes import recipes_markdown
-from experiments.reports.selection import Selection, collect_runs, describe_data, select_runs, test_split
+from experiments.reports.selection import (
+    Selection,
+    collect_runs,
+    describe_data,
+    outdated_settings,
+    select_runs,
+    test_split,
+)
 from experiments.reports.significance import significance_frame, significance_latex, significance_markdown
 
 BRANCH_ORDER = {"reference": 0, "classical": 1, "cnn": 2, "fusion": 3}
@@ -206,7 +213,7 @@ def _accuracy_cell(row) -> str:
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The human-readable columns shared by the Markdown and LaTeX tables."""
     out = pd.DataFrame({
-        "Method": [m if d == "FER2013" else f"{m} on {d}" for m, d in zip(frame["method"], frame["dataset"])],
+        "Method": print_tables.method_names(frame),
         "Branch": frame["branch"],
         "Features": frame["features"],
         "Classifier / architecture": frame["classifier"],
@@ -272,6 +279,7 @@ def to_markdown(frame: pd.DataFrame, selection: Selection | None = None) -> str:
         "run had the machine to itself where any did; † where every seed's run shared it; ‡: a "
         f"classical method over its budget of {CLASSICAL_BUDGET_MS:g} ms per face). "
         "FLOPs: multiply-adds x 2 per prediction (test-time flip counted). "
+        f"{print_tables.outdated_note(frame, 'below the table')}"
         f"{ABSENT}: the class has no images in that data set (macro-F1 is over the classes present). "
         f"{machines_note(frame)}",
         "",
@@ -289,6 +297,13 @@ def _selection_notes(selection: Selection | None) -> list[str]:
     if selection.data is not None:
         lines += [f"FER2013 rows: {describe_data(selection.data, selection.runs)}; every row's runs "
                   "share this data and their method's newest settings (`run_key`).", ""]
+    if selection.outdated:
+        count = len(selection.outdated)
+        lines += [f"Rows from earlier settings than the code's today ({count} method{'s' * (count != 1)}, "
+                  f"{print_tables.OUTDATED_MARK.strip()}; `run --skip-done`, `make baselines` and "
+                  "`make cnns` train them again):", ""]
+        lines += [f"* {method}: {reason}" for method, reason in sorted(selection.outdated.items())]
+        lines.append("")
     if selection.left_out:
         lines += [f"Left out ({len(selection.left_out)} runs):", ""]
         lines += [f"* `{note['run']}` ({note['method']}, seed {note['seed']}): {note['reason']}"
@@ -325,7 +340,10 @@ def write_table(results_dir: str | Path) -> list[Path]:
             f"no finished runs under {results_dir}/runs/; run a method first "
             "(e.g. `python -m experiments run majority`)"
         )
+    selection.outdated = outdated_settings(runs, results_dir)
     frame = comparison_frame(runs)
+    frame["outdated"] = [selection.outdated.get(m, "") if d == "FER2013" else ""
+                         for m, d in zip(frame["method"], frame["dataset"], strict=True)]
     paths = [results_dir / name for name in
              ("comparison.md", "comparison.csv", "comparison.tex", "runs.csv", "claims.md")]
     relative = _relative_to(results_dir)

@@ -137,6 +137,11 @@ def test_claims_file_is_valid_and_checked(tmp_path):
     row = frame[frame["method"] == "thesis_tiny"].iloc[0]
     assert row["gap"] == pytest.approx(0.55 - 0.781) and "split" in row["note"]
     assert frame[frame["method"] == "ua_a"].iloc[0]["note"] == "not run yet"
+    # a row whose runs predate today's recipe says so first
+    comparison["outdated"] = ["run_key revision null vs 1"]
+    note = claims_frame(claims, comparison).set_index("method").loc["thesis_tiny", "note"]
+    assert note.startswith("measured with runs of earlier settings than recipes.md describes "
+                           "(run_key revision null vs 1), not yet trained again; ")
     bad = tmp_path / "claims.toml"
     bad.write_text('[[claim]]\nsource="x"\nsystem="y"\nmethod=""\nclaimed=64\nprotocol="p"\nwhy="w"\n')
     with pytest.raises(ValueError, match=r"claim #1 \(y\): claimed=64"):

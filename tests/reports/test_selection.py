@@ -57,6 +57,13 @@ def test_table_rows_never_mix_data_subsets_or_settings(tmp_path, csv_file, capsy
     assert "other data (full data, 30 images" in markdown
     assert f"`runs/stratified/{older.name}` (stratified, seed 0): other settings than the method's " \
            "newest run (run_key train.epochs 3 vs 22)" in markdown
+    # the row shown is the newest run's, but the code has no train settings for stratified
+    # today: the row is marked as an earlier version's result, and says what differs
+    assert "| stratified § |" in markdown and "| majority |" in markdown
+    assert "Rows from earlier settings than the code's today (1 method, §" in markdown
+    assert "* stratified: run_key train set vs absent" in markdown
+    assert table.loc["stratified", "outdated"] == "run_key train set vs absent"
+    assert "stratified \\S{}" in (results / "comparison.tex").read_text()
 
 
 def _fake(run_id: str, checksum: str, subset: int | None = None, method: str = "m", seed: int = 0) -> dict:
@@ -130,3 +137,14 @@ def test_a_subset_as_large_as_the_data_is_recorded_as_the_full_data(tmp_path, cs
     assert main([*common, "--subset", "1", "--skip-done"]) == 0
     assert main([*common, "--subset", "1", "--subset-seed", "1", "--skip-done"]) == 0  # another subset
     assert len(list((results / "runs" / "majority").iterdir())) == 3
+
+
+def test_differences_name_a_whole_group_of_settings_only_one_side_has():
+    from experiments.reports.selection import _differences
+
+    old = {"train": {"epochs": 3, "batch_size": 64}}
+    new = {"train": {"epochs": 22, "batch_size": 64}, "align": {"families": ["hog"], "box": "detector"},
+           "revision": 1}
+    assert _differences(old, new) == "run_key align absent vs set; revision null vs 1; train.epochs 3 vs 22"
+    assert _differences(new, old, limit=1) == "run_key align set vs absent ..."
+    assert _differences({}, {}) == "run_key differs"
