@@ -180,15 +180,14 @@ def place_labels(ax, points, labels, fontsize: float = MIN_FONT_PT, obstacles=()
     # from the top down; a label that finds no place goes first in the next try (at most once
     # per label), and the try that places the most labels is kept
     order = sorted(range(len(items)), key=lambda index: -items[index][0][1])
-    best = layout(order)
+    spots, unplaced = layout(order)
     tried = set()
-    while best[1] and best[1][0] not in tried:
-        tried.add(best[1][0])
-        order = [best[1][0], *(index for index in order if index != best[1][0])]
+    while unplaced and unplaced[0] not in tried:
+        tried.add(unplaced[0])
+        order = [unplaced[0], *(index for index in order if index != unplaced[0])]
         attempt = layout(order)
-        if len(attempt[1]) < len(best[1]):
-            best = attempt
-    spots = best[0]
+        if len(attempt[1]) < len(unplaced):
+            spots, unplaced = attempt
     texts = []
     for index, (point, label) in enumerate(items):
         dx, dy = spots.get(index, (5, 0))  # nowhere clear: beside it (legibility_problems says so)
