@@ -65,9 +65,32 @@ def grid_time(runs: list[dict], methods: list[str], seed: int = GRID_SEED) -> st
     else:
         text += f". The whole grid took {hours:.1f} h"
         verdict = "over the budget" if over else "within the budget"
+    quiet = quiet_lower_bound(grid, seconds, flags, cpu)
     if sum(parts["alone"]) / 3600 > GRID_BUDGET_HOURS:
         verdict = "over the budget (the runs that ran alone exceed it by themselves)"
+    elif over and quiet is not None and quiet / 3600 > GRID_BUDGET_HOURS:
+        verdict = (f"over the budget on a quiet machine too: it takes at least {quiet / 3600:.1f} h "
+                   "there (the runs that ran alone, their wall time; the others, their CPU time "
+                   "over the machine's cores)")
     elif over and len(parts["alone"]) < len(grid):
         verdict += (" as measured; some runs shared the machine or did not record whether they "
                     "did, so a quiet machine's time is not measured")
     return text + f": {verdict}."
+
+
+def quiet_lower_bound(grid: list[dict], seconds: list[float], flags: list[bool | None],
+                      cpu: list[float | None]) -> float | None:
+    """Seconds the ``grid`` would take at the least on a machine to itself: a run that had it
+    to itself, its wall time; any other, its CPU time over the cores it could use (no run
+    finishes faster than that), nothing where its CPU time is not recorded. None when a run
+    that shared the machine does not say how many cores it had."""
+    bound = 0.0
+    for run, wall, flag, cpu_seconds in zip(grid, seconds, flags, cpu, strict=True):
+        if flag is False:
+            bound += wall
+        elif cpu_seconds is not None:
+            cores = (read_manifest(run["path"]).get("cpu") or {}).get("usable_cores")
+            if not cores:
+                return None
+            bound += cpu_seconds / cores
+    return bound

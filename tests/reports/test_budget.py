@@ -64,3 +64,19 @@ def test_grid_time_incomplete_and_under_the_budget_is_not_known_yet(tmp_path):
     text = grid_time([_run(tmp_path, "a", 30)], ["a", "b"])
     assert text.endswith("not yet known against the budget.")
     assert grid_time([], ["a"]).endswith("no run of seed 0 yet, so its time is not known.")
+
+
+def test_grid_time_over_the_budget_on_a_quiet_machine_too(tmp_path):
+    # alone 1.5 h; the shared run used 2 h of CPU on 2 cores: at least 1 h more when alone
+    runs = [_run(tmp_path, "a", 90, train_cpu_seconds=5000.0, train_contended=False),
+            _run(tmp_path, "b", 150, train_cpu_seconds=7200.0, train_contended=True)]
+    for run in runs:
+        manifest = json.loads((tmp_path / f"{run['method']}-seed0" / "manifest.json").read_text())
+        manifest["cpu"] = {"model": "AMD EPYC", "usable_cores": 2}
+        (tmp_path / f"{run['method']}-seed0" / "manifest.json").write_text(json.dumps(manifest))
+    assert grid_time(runs, ["a", "b"]).endswith(
+        "over the budget on a quiet machine too: it takes at least 2.5 h there (the runs that ran "
+        "alone, their wall time; the others, their CPU time over the machine's cores).")
+    # with 0.4 h of CPU on 2 cores the bound (1.7 h) is within the budget: not known
+    runs[1]["cost"]["train_cpu_seconds"] = 1440.0
+    assert grid_time(runs, ["a", "b"]).endswith("so a quiet machine's time is not measured.")
