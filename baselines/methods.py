@@ -21,6 +21,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from baselines.classifiers import CLASSIFIER_NAMES, make_classifier
+from baselines.kernels import EqualBlock
 from baselines.selection import choose_alignment, choose_bovw, choose_hog, choose_landmark_box, choose_lbp
 from experiments.core.data import FerData
 from experiments.core.method import Method, register
@@ -45,6 +46,8 @@ def classifier_name(settings: dict, key: str) -> str:
     """The table's name of classifier ``key``: its kind's, saying when Training (and test
     faces) are mirrored."""
     name = CLASSIFIER_NAMES[settings.get("kind", key)]
+    if settings.get("equal_blocks"):
+        name += ", families as equal blocks"
     if settings.get("mirror"):
         name += ", mirrored Training and test" if settings.get("mirror_test") else ", mirrored Training"
     return name
@@ -206,8 +209,13 @@ class ClassicalMethod(Method):
 
     def _preprocessing(self, widths: dict[str, int], n_train: int):
         """Standardise, then PCA to ``pca`` components (0: none): over all features, or per
-        family with ``per_family = true`` (a kernel per family needs the families apart)."""
+        family with ``per_family = true`` (a kernel per family needs the families apart);
+        with ``equal_blocks = true`` too, each family's block then scaled to the same mean
+        variance (``EqualBlock``: one RBF kernel on the blocks weighs every family alike)."""
         pca = int(self.settings.get("pca", 0))
+        equal = bool(self.settings.get("equal_blocks"))
+        if equal and not self.settings.get("per_family"):
+            raise ValueError(f"classifier {self.classifier_key!r}: equal_blocks needs per_family = true")
 
         def steps(width: int) -> Pipeline:
             out = [("scale", StandardScaler())]
@@ -215,6 +223,8 @@ class ClassicalMethod(Method):
                 # small (quick, test) runs have few samples
                 out.append(("pca", PCA(min(pca, n_train - 1), svd_solver="randomized",
                                        random_state=self.seed)))
+            if equal:
+                out.append(("equal", EqualBlock()))
             return Pipeline(out)
 
         if not self.settings.get("per_family"):
@@ -226,10 +236,13 @@ class ClassicalMethod(Method):
         return ColumnTransformer(columns)
 
     def _fit_one(self, params, x, y, x_val, y_val, rows):
-        if self.settings.get("per_family"):
+        if self.kind == "kernel_sum":  # its kernels see each family's block apart
             params = {**params, "blocks": self.blocks_}
         if rows is not None:
             x, y = x[rows], y[rows]
+        if "gamma_scale" in params:  # a multiple of scikit-learn's gamma="scale": 1 / (width x variance)
+            params = dict(params)
+            params["gamma"] = params.pop("gamma_scale") / (x.shape[1] * max(float(x.var()), 1e-12))
         clf = make_classifier(self.kind, params, self.seed)
         if self.kind == "xgboost":  # number of rounds: early stopping on PublicTest
             clf.fit(x, y, eval_set=[(x_val, y_val)], verbose=False)

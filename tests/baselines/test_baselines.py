@@ -20,7 +20,7 @@ def test_every_feature_set_and_classifier_is_registered():
     names = set(available_methods("classical"))
     expected = [f"{f}-{c}" for f in config["feature_sets"] for c, settings in config["classifiers"].items()
                 if f in settings.get("feature_sets", config["feature_sets"])]
-    assert names == set(expected) and len(expected) == 71
+    assert names == set(expected) and len(expected) == 72
     assert "landmarks+hog+gabor+lbp-local_svm" in names and "hog-local_svm" not in names
     assert {"landmarks-tree", "landmarks+hog+gabor-rbf_svm", "hog-xgboost",
             "landmarks+hog+gabor+lbp-rbf_svm"} <= names

@@ -6,10 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.svm import SVC
 
 from baselines.classifiers import make_classifier
-from baselines.kernels import KernelSumSVM
+from baselines.kernels import EqualBlock, KernelSumSVM
 from baselines.methods import ClassicalMethod, load_config
 from experiments.core.data import load_fer2013
 from experiments.core.harness import RunConfig, run_method
@@ -83,3 +84,47 @@ def test_kernel_sum_through_the_harness_sees_each_family_apart(tmp_path, csv_fil
     assert [row["params"]["weights"] for row in grid] == [{}, {"hog": 2.0}]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["classifier"] == "SVM, weighted kernel sum" and metrics["cost"]["n_parameters"] > 0
+
+
+def test_equal_blocks_give_every_family_unit_mean_variance_and_a_product_kernel():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 5.0, (40, 3)), rng.normal(0, 0.2, (40, 6))
+    blocks = [EqualBlock().fit(part) for part in (a, b)]
+    scaled = [blk.transform(part) for blk, part in zip(blocks, (a, b), strict=True)]
+    for part in scaled:
+        assert part.var(axis=0).mean() == pytest.approx(1.0)
+    # one RBF kernel on the blocks side by side = the product of one RBF kernel per family
+    joined = np.hstack(scaled)
+    np.testing.assert_allclose(rbf_kernel(joined, gamma=0.3),
+                               rbf_kernel(scaled[0], gamma=0.3) * rbf_kernel(scaled[1], gamma=0.3))
+    # a block of constants is left as it is, not divided by zero
+    assert np.all(np.isfinite(EqualBlock().fit_transform(np.ones((5, 2)))))
+
+
+def test_equal_blocks_through_the_method(csv_file):
+    config = load_config()
+    config["hog"].update(orientations=[8], pixels_per_cell=[8], subsample_per_class=5)
+    settings = config["classifiers"]["rbf_svm_blocks_mirrored_tta"]
+    settings.update(pca=4, select_per_class=None, grid={"C": [3.0]})
+    data = load_fer2013(csv_file)
+    train, val = data.split("Training"), data.split("PublicTest")
+    method = ClassicalMethod("landmarks+hog", "rbf_svm_blocks_mirrored_tta", config, seed=0).fit(train, val)
+    assert method.classifier == "RBF SVM, families as equal blocks, mirrored Training and test"
+    prep = method.model_.named_steps["prep"]
+    features = method.model_.named_steps["features"].transform(train.images)
+    mirrored = method.model_.named_steps["features"].transform(np.ascontiguousarray(train.images[:, :, ::-1]))
+    x = prep.transform(np.vstack([features, mirrored]))  # what the SVM was fitted on
+    assert [family for family, _ in method.blocks_] == ["landmarks", "hog"]
+    for family, _ in method.blocks_:  # each family: mean variance 1 on Training
+        assert x[:, prep.output_indices_[family]].var(axis=0).mean() == pytest.approx(1.0, rel=1e-4), family
+    svm = method.model_.named_steps["clf"].estimator_
+    assert svm.gamma == pytest.approx(settings["fixed"]["gamma_scale"] / (x.shape[1] * x.var()), rel=1e-4)
+
+
+def test_equal_blocks_need_the_families_apart(csv_file):
+    config = load_config()
+    config["classifiers"]["rbf_svm_blocks_mirrored_tta"]["per_family"] = False
+    data = load_fer2013(csv_file)
+    method = ClassicalMethod("landmarks", "rbf_svm_blocks_mirrored_tta", config, seed=0)
+    with pytest.raises(ValueError, match="rbf_svm_blocks_mirrored_tta.*per_family"):
+        method.fit(data.split("Training"), data.split("PublicTest"))
