@@ -397,6 +397,28 @@ def test_classical_methods_over_the_inference_budget_are_marked():
     assert shown.loc["slow_net", "ms/img (256)"] == "40"  # the budget is the classical branch's
 
 
+def test_classical_methods_over_the_training_budget_are_marked():
+    from experiments.reports.table import display_frame
+
+    runs = []
+    #        method, branch, wall s, CPU s, shared the machine
+    for method, branch, wall, cpu, shared in [
+            ("long_alone", "classical", 1900.0, 1700.0, False),   # over in wall time, alone
+            ("long_shared", "classical", 3000.0, 1500.0, True),   # shared: its wall time does not count
+            ("heavy_shared", "classical", 3000.0, 2400.0, True),  # over in CPU time
+            ("quick", "classical", 600.0, 590.0, False),
+            ("slow_net", "cnn", 9000.0, 9000.0, False)]:          # the budget is the classical branch's
+        run = _run(method, 0, 0.6, f"{method}-seed0", branch=branch)
+        run["cost"].update(train_seconds=wall, train_cpu_seconds=cpu, train_contended=shared)
+        runs.append(run)
+    shown = display_frame(comparison_frame(runs, claims={})).set_index("Method")
+    assert shown.loc["long_alone", "Train"] == "31.7 min ‡"
+    assert shown.loc["long_shared", "Train"] == "50.0 min †"
+    assert shown.loc["heavy_shared", "Train"] == "50.0 min † ‡"
+    assert shown.loc["quick", "Train"] == "10.0 min"
+    assert shown.loc["slow_net", "Train"] == "2.5 h"
+
+
 def test_timings_come_from_the_seeds_that_had_the_machine_to_themselves():
     from experiments.reports.table import display_frame
 
