@@ -24,8 +24,8 @@ class EqualBlock(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Divide a family's block by one number, so that its columns' variance is 1 on average
     on Training. Every family so scaled weighs the same in an RBF kernel on the families'
     blocks side by side: ``exp(-g sum_f |x_f - y_f|^2)`` is the product of one RBF kernel per
-    family with the same ``g`` (where a block of more columns counts for more; scaled by
-    their variances alone, the family with the largest PCA variance would decide)."""
+    family with the same ``g`` (a block of more columns still counts for more; unscaled, the
+    family whose PCA components have the largest variances would dominate the distance)."""
 
     def fit(self, X, y=None):
         self.scale_ = np.array([np.sqrt(max(float(np.asarray(X).var(axis=0).mean()), 1e-12))])
