@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.reports.print_tables import allow_breaks
+
 #: the figures the chapter shows: (file stem under figures/, label, caption)
 FIGURES = (
     ("accuracy_vs_cost", "fig:accuracy-cost",
@@ -67,10 +69,7 @@ def markdown_to_latex(text: str) -> str:
         part = re.sub(r"\*\*(.+?)\*\*", r"\\textbf{\1}", part)
         part = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\\emph{\1}", part)
         out.append(part)
-    # long names (landmarks+hog+gabor-rbf_svm) may break after a "+" or "_" between letters
-    text = "".join(out)
-    text = re.sub(r"(?<=[A-Za-z0-9])\+(?=[A-Za-z])", "+\\\\allowbreak{}", text)
-    return re.sub(r"(?<=[A-Za-z0-9])\\_(?=[A-Za-z0-9])", "\\\\_\\\\allowbreak{}", text)
+    return allow_breaks("".join(out))  # long names may break after a "+" or "_"
 
 
 def _figure(results_dir: Path, stem: str, label: str, caption: str) -> str:

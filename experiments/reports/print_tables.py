@@ -15,6 +15,8 @@ are added here. They need ``booktabs``, ``array``, ``longtable`` and ``pdflscape
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from cnn.recipe_sources import SOURCES
@@ -104,8 +106,15 @@ def _ms(x) -> str:
     return "–" if x is None or pd.isna(x) else f"{x:.2g}" if x < 10 else f"{x:.0f}"
 
 
-#: a method name may break after each "+" of its feature set (escaping comes first)
-_BREAKABLE = {"formatter": lambda name: str(name).replace("+", "+\\allowbreak{}"), "escape": "latex"}
+def allow_breaks(latex: str) -> str:
+    """Escaped LaTeX in which a long name (landmarks+hog+gabor-rbf_svm_mirrored_tta) may break
+    after a "+" or a "_" between letters or digits."""
+    latex = re.sub(r"(?<=[A-Za-z0-9])\+(?=[A-Za-z])", "+\\\\allowbreak{}", latex)
+    return re.sub(r"(?<=[A-Za-z0-9])\\_(?=[A-Za-z0-9])", "\\\\_\\\\allowbreak{}", latex)
+
+
+#: a method name may break inside (escaping comes first)
+_BREAKABLE = {"formatter": lambda name: allow_breaks(str(name)), "escape": "latex"}
 
 
 def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, groups=None,
