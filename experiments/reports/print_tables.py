@@ -119,10 +119,12 @@ _BREAKABLE = {"formatter": lambda name: allow_breaks(str(name)), "escape": "late
 
 def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, groups=None,
            environment: str | None = None, font: str = "\\footnotesize", landscape: bool = False,
-           breakable: tuple[str, ...] = ()) -> str:
+           breakable: tuple[str, ...] = (), note: str = "") -> str:
     """``table`` by pandas' LaTeX writer (booktabs rules), in ``font`` with 4 pt between columns,
     with a ``\\midrule`` wherever the ``groups`` sequence (one value per row) changes; the
-    columns ``breakable`` may break their names after a "+"."""
+    columns ``breakable`` may break their names after a "+". A float's ``note`` (LaTeX) is set
+    under the table in the table's font: the definitions a long caption would otherwise hold,
+    in fewer lines than the caption's text size takes."""
     styler = table.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
     if breakable:
         styler = styler.format(subset=list(breakable), **_BREAKABLE)
@@ -145,6 +147,9 @@ def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, gr
             previous = group
         body = "\n".join(out + lines[start + len(table):])
     setup = f"{font}\\setlength{{\\tabcolsep}}{{4pt}}"
+    if note and environment is None:
+        body = body.replace("\\end{table}", f"\\par\\smallskip\\parbox{{\\linewidth}}{{{font}"
+                            f"\\raggedright {note}}}\n\\end{{table}}", 1)
     if environment == "longtable":
         body = f"{{{setup}\n{body}}}"
     else:
@@ -164,19 +169,21 @@ def chapter_table(frame: pd.DataFrame) -> str:
         "ms/face": [_ms(x) for x in rows["ms_per_image_batch"]],
         "Params": [_count(x) for x in rows["n_parameters"]],
     })
-    caption = ("FER2013 \\cite{goodfellow2013challenges} PrivateTest accuracy (mean $\\pm$ sd over "
-               "seeds, or the 95\\% bootstrap interval of a single run), macro-F1 and cost of the "
-               "systems the chapter discusses: "
-               "the reference guesses, the best classical method of each classifier (chosen on "
-               "PublicTest), the source documents' networks, our CNNs and the fusions. Train CPU: "
-               "CPU time of training on a 2-core machine; ms/face: inference per face in a batch "
-               "of 256, features included, timed after training (over the seeds whose run had "
-               "the machine to itself where any did). For scale: the best hand-crafted system of the 2013 "
-               "challenge reached 67.48\\% \\cite{ionescu2013local}, its winner 71.2\\% "
-               "\\cite{tang2013deep}. Every method: Table~\\ref{tab:fer-full}. "
-               + outdated_note(rows)).strip()
-    return _latex(table, f"{RAGGED}{{3.4cm}}rrrrr", caption, "tab:fer-chapter",
-                  groups=list(rows["group"]), breakable=("System",))
+    caption = ("FER2013 \\cite{goodfellow2013challenges} PrivateTest accuracy, macro-F1 and cost of "
+               "the systems the chapter discusses: the reference guesses, the best classical "
+               "method of each classifier (chosen on PublicTest), the source documents' networks, "
+               "our CNNs and the fusions.")
+    note = ("Accuracy: mean $\\pm$ sd over seeds, or the 95\\% bootstrap interval of a single "
+            "run. Train CPU: CPU time of training on a 2-core machine; ms/face: inference per "
+            "face in a batch of 256, features included, timed after training (over the seeds "
+            "whose run had the machine to itself where any did). For scale: the best "
+            "hand-crafted system of the 2013 challenge reached 67.48\\% "
+            "\\cite{ionescu2013local}, its winner 71.2\\% \\cite{tang2013deep}. Every method: "
+            "Table~\\ref{tab:fer-full}. " + outdated_note(rows)).strip()
+    # 8 pt (the smallest print size here) and a wider name column: the table fits one page
+    return _latex(table, f"{RAGGED}{{4.1cm}}rrrrr", caption, "tab:fer-chapter",
+                  groups=list(rows["group"]), breakable=("System",), font="\\scriptsize",
+                  note=note)
 
 
 def recall_table(frame: pd.DataFrame) -> str:

@@ -78,7 +78,7 @@ def test_the_chapter_table_takes_each_classifiers_best_by_publictest_and_groups_
     classical = "Classical: best of each classifier"
     assert list(rows["group"]) == ["Reference", classical, classical, "Source networks", "Our CNNs", "Fusion"]
     tex = print_tables.chapter_table(frame)
-    assert "resizebox" not in tex and "\\footnotesize" in tex
+    assert "resizebox" not in tex and "\\scriptsize" in tex
     body = tex[tex.index("\\midrule"):tex.index("\\bottomrule")]
     assert body.count("\\midrule") == 5  # under the header, then between the five groups
     assert "a-rbf\\_\\allowbreak{}svm & 60.0 [50.0, 60.0] & 0.500 & 1.5 min & 2 & 1.0M \\\\" in tex
@@ -95,8 +95,36 @@ def _compile(folder: Path, name: str) -> str:
 
 
 def _overfull(log: str) -> list[float]:
-    return [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)
-            if float(x) > OVERFULL_PT]
+    """The boxes wider than the page by more than ``OVERFULL_PT``, and every float taller than
+    the page (a table that runs into the page number), in points."""
+    wide = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    tall = [float(x) for x in re.findall(r"Float too large for page by ([\d.]+)pt", log)]
+    return [x for x in wide if x > OVERFULL_PT] + tall
+
+
+@needs_tex
+def test_a_chapter_table_as_long_as_the_studys_fits_one_page(tmp_path):
+    # the study's table: the references, the best of ten classical classifiers (today's names),
+    # eight source networks, five CNNs of ours and four fusions, under a long caption
+    rows = [{"method": name, "branch": "reference", "classifier": name, "accuracy": .2,
+             "public_accuracy": .2} for name in ("majority", "stratified")]
+    classical = ("landmarks+hog+gabor+lbp+bovw-rbf_svm_blocks_mirrored_tta",
+                 "landmarks+hog+gabor+lbp-rbf_svm_mirrored_tta", "landmarks+hog+gabor+lbp-rbf_svm_mirrored",
+                 "landmarks+hog+gabor+lbp+bovw-kernel_sum", "landmarks+hog+lbp-rbf_svm",
+                 "landmarks+hog+gabor+lbp-local_svm", "landmarks+hog+gabor+lbp+bovw-xgboost",
+                 "landmarks+gabor-mlp", "landmarks+hog+gabor+lbp-linear_svm", "landmarks-tree")
+    rows += [{"method": name, "branch": "classical", "classifier": name, "accuracy": .6,
+              "public_accuracy": .6, "n_seeds": 3, "accuracy_std": .003} for name in classical]
+    rows += [{"method": f"{name}_{i}", "branch": "cnn", "classifier": "x", "accuracy": .6,
+              "public_accuracy": .6} for name, n in (("mini_xception", 8), ("best_small_fast_kd", 5))
+             for i in range(n)]
+    rows += [{"method": f"late_fusion_{i}", "branch": "fusion", "classifier": "z", "accuracy": .7,
+              "public_accuracy": .7} for i in range(4)]
+    (tmp_path / "chapter_table.tex").write_text(print_tables.chapter_table(_frame(rows)))
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass[11pt,a4paper]{report}\n\\usepackage{booktabs,array}\n"
+        "\\begin{document}\n\\input{chapter_table.tex}\n\\end{document}\n")
+    assert _overfull(_compile(tmp_path, "doc.tex")) == []
 
 
 @needs_tex
