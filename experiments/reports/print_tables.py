@@ -27,6 +27,8 @@ OUTDATED_MARK = " §"
 
 #: a column of wrapped, left-aligned text (array package); followed by its width
 RAGGED = ">{\\raggedright\\arraybackslash}p"
+#: a longtable's caption on the pages after its first (the full caption takes a third of a page)
+CONTINUED_CAPTION = "\\caption[]{(continued)} \\\\"
 #: the groups of the chapter's table, in order
 GROUPS = ("Reference", "Classical: best of each classifier", "Source networks", "Our CNNs", "Fusion")
 
@@ -147,6 +149,8 @@ def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, gr
             previous = group
         body = "\n".join(out + lines[start + len(table):])
     setup = f"{font}\\setlength{{\\tabcolsep}}{{4pt}}"
+    if environment == "longtable":  # the caption once; the pages after it say "(continued)"
+        body = re.sub(r"(?m)^\\caption\[\]\{.*\} \\\\$", lambda _: CONTINUED_CAPTION, body, count=1)
     if note and environment is None:
         body = body.replace("\\end{table}", f"\\par\\smallskip\\parbox{{\\linewidth}}{{{font}"
                             f"\\raggedright {note}}}\n\\end{{table}}", 1)

@@ -84,6 +84,16 @@ def test_the_chapter_table_takes_each_classifiers_best_by_publictest_and_groups_
     assert "a-rbf\\_\\allowbreak{}svm & 60.0 [50.0, 60.0] & 0.500 & 1.5 min & 2 & 1.0M \\\\" in tex
 
 
+def test_a_longtable_prints_its_caption_once_and_continued_on_later_pages():
+    frame = _frame([{"method": f"m{i}", "branch": "cnn", "classifier": "x", "accuracy": .6,
+                     "public_accuracy": .6, "model_bytes": 1e6, "run": "r"} for i in range(3)])
+    tex = print_tables.full_table(frame, note="End of the long caption.")
+    first, later = tex.split("\\endfirsthead")
+    assert "End of the long caption." in first and "End of the long caption." not in later
+    head = later.split("\\endhead")[0]
+    assert head.strip().splitlines()[0] == "\\caption[]{(continued)} \\\\"
+
+
 def _compile(folder: Path, name: str) -> str:
     """pdflatex ``name`` twice in ``folder``; the log (the test fails on a LaTeX error)."""
     for _ in range(2):
