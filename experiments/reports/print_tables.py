@@ -199,7 +199,7 @@ def recall_table(frame: pd.DataFrame) -> str:
     caption = ("Per-class recall (\\%) on FER2013 PrivateTest of the systems of "
                "Table~\\ref{tab:fer-chapter} (mean over seeds): "
                + ", ".join(f"{name[:3].capitalize()} {name}" for name in CLASSES) + ".")
-    return _latex(table, f"{RAGGED}{{3.4cm}}" + "r" * len(CLASSES), caption,
+    return _latex(table, f"{RAGGED}{{5.2cm}}" + "r" * len(CLASSES), caption,
                   "tab:fer-recall", groups=list(rows["group"]), breakable=("System",))
 
 
