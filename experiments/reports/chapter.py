@@ -118,6 +118,9 @@ def chapter_latex(results_dir: Path, answers: dict[str, str], best_classical: pd
         "  \\begin{document}",
         "\\fi",
         "\\providecommand{\\ferresults}{.}",
+        # long method names in typewriter type break only at + and _: within the chapter, let
+        # TeX stretch a line's spaces rather than run a name into the margin
+        "\\begingroup\\setlength{\\emergencystretch}{3em}",
         "",
         "\\chapter{Landmark-free CNNs against landmark pipelines on FER2013}",
         "\\label{ch:fer-comparison}",
@@ -143,6 +146,7 @@ def chapter_latex(results_dir: Path, answers: dict[str, str], best_classical: pd
         "\\section{Every method}",
         "",
         _table(results_dir, "comparison.tex"),
+        "\\endgroup",
         "\\ferstandalone",
         "  \\bibliographystyle{plain}",
         "  \\bibliography{references}",

@@ -104,7 +104,9 @@ def _count(x) -> str:
     return f"{x:.0f}"
 
 
-def _ms(x) -> str:
+def format_ms(x) -> str:
+    """Milliseconds to print: two significant digits below 10, whole numbers above (never
+    "1e+02")."""
     return "–" if x is None or pd.isna(x) else f"{x:.2g}" if x < 10 else f"{x:.0f}"
 
 
@@ -170,7 +172,7 @@ def chapter_table(frame: pd.DataFrame) -> str:
         "Accuracy (%)": [_accuracy(r) for r in rows.itertuples()],
         "Macro-F1": [f"{x:.3f}" for x in rows["macro_f1"]],
         "Train CPU": [_seconds(x) for x in rows["train_cpu_seconds"]],
-        "ms/face": [_ms(x) for x in rows["ms_per_image_batch"]],
+        "ms/face": [format_ms(x) for x in rows["ms_per_image_batch"]],
         "Params": [_count(x) for x in rows["n_parameters"]],
     })
     caption = ("FER2013 \\cite{goodfellow2013challenges} PrivateTest accuracy, macro-F1 and cost of "
@@ -239,8 +241,8 @@ def full_table(frame: pd.DataFrame, note: str = "") -> str:
         "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
         "Train": [_seconds(x) for x in frame["train_seconds"]],
         "Train CPU": [_seconds(x) for x in frame["train_cpu_seconds"]],
-        "ms (256)": [_ms(x) for x in frame["ms_per_image_batch"]],
-        "ms (1)": [_ms(x) for x in frame["ms_single_image"]],
+        "ms (256)": [format_ms(x) for x in frame["ms_per_image_batch"]],
+        "ms (1)": [format_ms(x) for x in frame["ms_single_image"]],
         "Params": [_count(x) for x in frame["n_parameters"]],
     })
     caption = ("Every method's PrivateTest accuracy (mean $\\pm$ sd over seeds, or a single run's "

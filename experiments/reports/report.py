@@ -22,6 +22,7 @@ from experiments.reports.budget import grid_time, wall_time
 from experiments.reports.chapter import chapter_latex
 from experiments.reports.complementarity import complementarity_frame, fusion_triples
 from experiments.reports.figures import best_by_branch
+from experiments.reports.print_tables import format_ms
 from experiments.reports.selection import collect_runs, latest_runs
 from experiments.reports.significance import significance_frame
 from experiments.reports.table import comparison_frame, format_seconds
@@ -35,6 +36,18 @@ def _accuracy(row: pd.Series) -> str:
     if row["n_seeds"] > 1:
         return f"{_pct(row['accuracy'])} ± {100 * row['accuracy_std']:.1f} ({row['n_seeds']} seeds)"
     return f"{_pct(row['accuracy'])} [95% CI {100 * row['ci_low']:.1f}-{100 * row['ci_high']:.1f}]"
+
+
+def training_machines(*rows) -> str:
+    """Where the rows' runs trained: "on the same 2-core CPU" only when every seed of both ran
+    on one known CPU model (a row's ``cpu`` joins its seeds' CPUs with "; ")."""
+    named = [(row["method"], row.get("cpu") if isinstance(row.get("cpu"), str) else "unknown")
+             for row in rows]
+    cpus = {cpu for _, cpu in named for cpu in cpu.split("; ")}
+    if len(cpus) == 1 and "unknown" not in cpus:
+        return f"on the same 2-core CPU ({cpus.pop()})"
+    return ("on 2-core machines whose CPUs differ between runs ("
+            + "; ".join(f"`{method}`: {cpu}" for method, cpu in named) + ")")
 
 
 def _latency_median(latency: list[dict], row: pd.Series,
@@ -94,12 +107,13 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
     ratio = classical["ms_per_image_batch"] / cnn["ms_per_image_batch"]
     sentences.append(
         f"Cost: in the runs' own timing the CNN classifies a face in "
-        f"{cnn['ms_per_image_batch']:.2g} ms in a batch "
+        f"{format_ms(cnn['ms_per_image_batch'])} ms in a batch "
         f"({ratio:.1f}x {'faster' if ratio > 1 else 'slower'} than the pipeline's "
-        f"{classical['ms_per_image_batch']:.2g} ms including its {classical['features']} features), with "
+        f"{format_ms(classical['ms_per_image_batch'])} ms including its {classical['features']} "
+        f"features), with "
         f"{cnn['n_parameters'] / 1e6:.2f}M parameters ({cnn['model_bytes'] / 2**20:.1f} MB) against "
         f"{classical['model_bytes'] / 2**20:.1f} MB, and took {cnn['train_seconds'] / 60:.0f} min to "
-        f"train against {classical['train_seconds'] / 60:.0f} min on the same 2-core CPU.")
+        f"train against {classical['train_seconds'] / 60:.0f} min {training_machines(cnn, classical)}.")
     contended = [row["method"] for row in (cnn, classical)
                  if isinstance(row.get("contended"), bool | np.bool_) and row["contended"]]
     if contended:
@@ -114,7 +128,8 @@ def answer(frame: pd.DataFrame, significance: pd.DataFrame | None,
         (cnn_ms, cnn_n), (classical_ms, classical_n) = timed
         sentences.append(
             f"Timed on their own (`make latency`, batches of 256, median over the models of "
-            f"{cnn_n} and {classical_n} seeds): {cnn_ms:.2g} ms against {classical_ms:.2g} ms per "
+            f"{cnn_n} and {classical_n} seeds): {format_ms(cnn_ms)} ms against "
+            f"{format_ms(classical_ms)} ms per "
             f"image ({classical_ms / cnn_ms:.1f}x).")
     classes = CLASSES
     better = sum(cnn[f"recall_{c}"] > classical[f"recall_{c}"] for c in classes)
@@ -146,13 +161,13 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
     else:
         ref, ref_ms = ref.iloc[0], ref_ms[0]
         winners = [(row, ms) for row, ms in timed if row["accuracy"] > ref["accuracy"] and ms <= ref_ms]
-        text = (f"`{reference}`, trained here to its recipe, reaches {_accuracy(ref)} at {ref_ms:.2g} "
+        text = (f"`{reference}`, trained here to its recipe, reaches {_accuracy(ref)} at {format_ms(ref_ms)} "
                 f"ms per image (batches of 256, `make latency`). ")
         if winners:
             text += "More accurate and no slower: " + "; ".join(
-                f"`{row['method']}` {_accuracy(row)} at {ms:.2g} ms" for row, ms in winners) + "."
+                f"`{row['method']}` {_accuracy(row)} at {format_ms(ms)} ms" for row, ms in winners) + "."
         else:
-            faster = [f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms)"
+            faster = [f"`{row['method']}` ({_pct(row['accuracy'])}, {format_ms(ms)} ms)"
                       for row, ms in timed if ms <= ref_ms]
             text += ("No CNN timed here is both more accurate and no slower" +
                      (f"; the no-slower ones: {', '.join(faster)}." if faster else "."))
@@ -170,7 +185,7 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
                   and (ratio := _latency_median(latency or [], row, "ratio_to_reference_median"))}
         quick = [(row, ms) for row, ms in timed if row["method"] != authors
                  and (ratios[row["method"]] <= 1 if row["method"] in ratios else ms <= bar_ms)]
-        listed = ", ".join(f"`{row['method']}` ({_pct(row['accuracy'])}, {ms:.2g} ms"
+        listed = ", ".join(f"`{row['method']}` ({_pct(row['accuracy'])}, {format_ms(ms)} ms"
                            + (f", x{ratios[row['method']]:.2f} its time" if row["method"] in ratios else "")
                            + ")" for row, ms in quick) or "none of the CNNs timed here"
         if ratios:
@@ -178,13 +193,13 @@ def speed_answer(frame: pd.DataFrame, latency: list[dict] | None, reference: str
                        "`make latency`, median over rounds and seeds)")
         text += f" The authors' version (64x64 input, each face resized inside; `{authors}`, "
         if trained.empty:
-            text += (f"timed untrained on the same inference path) takes {bar_ms:.2g} ms per image; "
+            text += (f"timed untrained on the same inference path) takes {format_ms(bar_ms)} ms per image; "
                      f"no slower than that: {listed}.")
         else:
             mine = trained.iloc[0]
-            both = [f"`{row['method']}` {_accuracy(row)} at {ms:.2g} ms" for row, ms in quick
+            both = [f"`{row['method']}` {_accuracy(row)} at {format_ms(ms)} ms" for row, ms in quick
                     if row["accuracy"] > mine["accuracy"]]
-            text += (f"trained here to the same recipe) reaches {_accuracy(mine)} at {bar_ms:.2g} ms "
+            text += (f"trained here to the same recipe) reaches {_accuracy(mine)} at {format_ms(bar_ms)} ms "
                      f"per image; no slower than it: {listed}. More accurate than it and no slower: "
                      f"{'; '.join(both) if both else 'none'}.")
     return text
@@ -273,8 +288,8 @@ def fusion_answer(frame: pd.DataFrame, complementarity: pd.DataFrame | None,
                 "and the weight on PublicTest.")
     if pd.notna(fusion["ms_per_image_batch"]) and pd.notna(cnn["ms_per_image_batch"]):
         sentences.append(
-            f"The price is the landmark pipeline's: {fusion['ms_per_image_batch']:.2g} ms per face in "
-            f"a batch of 256 against {cnn['ms_per_image_batch']:.2g} ms for the CNN alone "
+            f"The price is the landmark pipeline's: {format_ms(fusion['ms_per_image_batch'])} ms per face in "
+            f"a batch of 256 against {format_ms(cnn['ms_per_image_batch'])} ms for the CNN alone "
             f"({fusion['ms_per_image_batch'] / cnn['ms_per_image_batch']:.0f}x, the runs' own timing).")
     return " ".join(sentences)
 

@@ -288,3 +288,8 @@ def test_labels_are_not_placed_across_a_drawn_line():
         first, second = texts  # in the order given
         assert first.xyann[1] != 0  # moved up or down, with a leader line
         assert second.xyann == (-5, 0)  # beside its point, on the left
+
+
+def test_milliseconds_print_as_plain_numbers():
+    assert [print_tables.format_ms(x) for x in (104.38, 97.2, 12.5, 1.07, 0.00012, float("nan"))] == [
+        "104", "97", "12", "1.1", "0.00012", "–"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments.reports.report import previous_components
+from experiments.reports.report import previous_components, training_machines
 
 
 def _run(run_id: str, seed: int, accuracy: float, classical: str, method: str = "late_fusion",
@@ -24,3 +24,13 @@ def test_a_fusion_is_compared_with_its_previous_components_on_the_seeds_both_hav
     # no previous settings, or no seed in common: nothing to say
     assert previous_components(runs[3:4], "late_fusion") == ""
     assert previous_components([runs[0], runs[3]], "late_fusion") == ""
+
+
+def test_the_answer_says_the_same_cpu_only_when_every_seed_of_both_ran_on_one():
+    cnn = {"method": "cnn_a", "cpu": "Intel Xeon"}
+    assert training_machines(cnn, {"method": "svm", "cpu": "Intel Xeon"}) == (
+        "on the same 2-core CPU (Intel Xeon)")
+    assert training_machines(cnn, {"method": "svm", "cpu": "AMD EPYC; Intel Xeon"}) == (
+        "on 2-core machines whose CPUs differ between runs (`cnn_a`: Intel Xeon; "
+        "`svm`: AMD EPYC; Intel Xeon)")
+    assert training_machines(cnn, {"method": "svm", "cpu": float("nan")}).endswith("`svm`: unknown)")
