@@ -88,10 +88,15 @@ def _accuracy(row) -> str:
     return f"{100 * row.accuracy:.1f} [{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]"
 
 
-def _seconds(x) -> str:
+def format_seconds(x: float | None, *, missing: str = "–", second_digits: int = 0) -> str:
+    """A duration in the unit a reader takes in at a glance: hours, minutes or seconds."""
     if x is None or pd.isna(x):
-        return "–"
-    return f"{x / 3600:.1f} h" if x >= 3600 else f"{x / 60:.1f} min" if x >= 60 else f"{x:.0f} s"
+        return missing
+    if x >= 3600:
+        return f"{x / 3600:.1f} h"
+    if x >= 60:
+        return f"{x / 60:.1f} min"
+    return f"{x:.{second_digits}f} s"
 
 
 def _count(x) -> str:
@@ -170,7 +175,7 @@ def chapter_table(frame: pd.DataFrame) -> str:
         "System": method_names(rows),
         "Accuracy (%)": [_accuracy(r) for r in rows.itertuples()],
         "Macro-F1": [f"{x:.3f}" for x in rows["macro_f1"]],
-        "Train CPU": [_seconds(x) for x in rows["train_cpu_seconds"]],
+        "Train CPU": [format_seconds(x) for x in rows["train_cpu_seconds"]],
         "ms/face": [format_ms(x) for x in rows["ms_per_image_batch"]],
         "Params": [_count(x) for x in rows["n_parameters"]],
     })
@@ -238,8 +243,8 @@ def full_table(frame: pd.DataFrame, note: str = "") -> str:
         "Classifier / architecture": frame["classifier"],
         "Accuracy (%)": [_accuracy(r) for r in frame.itertuples()],
         "Macro-F1": [f"{x:.3f}" for x in frame["macro_f1"]],
-        "Train": [_seconds(x) for x in frame["train_seconds"]],
-        "Train CPU": [_seconds(x) for x in frame["train_cpu_seconds"]],
+        "Train": [format_seconds(x) for x in frame["train_seconds"]],
+        "Train CPU": [format_seconds(x) for x in frame["train_cpu_seconds"]],
         "ms (256)": [format_ms(x) for x in frame["ms_per_image_batch"]],
         "ms (1)": [format_ms(x) for x in frame["ms_single_image"]],
         "Params": [_count(x) for x in frame["n_parameters"]],

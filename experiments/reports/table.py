@@ -197,13 +197,8 @@ def _bytes(x) -> str:
 
 
 def format_seconds(x: float | None) -> str:
-    if x is None or pd.isna(x):
-        return "-"
-    if x >= 3600:
-        return f"{x / 3600:.1f} h"
-    if x >= 60:
-        return f"{x / 60:.1f} min"
-    return f"{x:.1f} s"
+    """A duration for the markdown tables: "-" where missing, tenths of a second below a minute."""
+    return print_tables.format_seconds(x, missing="-", second_digits=1)
 
 
 def _accuracy_cell(row) -> str:

@@ -28,7 +28,7 @@ from experiments.reports.print_style import (
     print_rc,
 )
 from experiments.reports.report import write_report
-from experiments.reports.table import write_table
+from experiments.reports.table import format_seconds, write_table
 from tests.conftest import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "results"
@@ -293,3 +293,9 @@ def test_labels_are_not_placed_across_a_drawn_line():
 def test_milliseconds_print_as_plain_numbers():
     assert [print_tables.format_ms(x) for x in (104.38, 97.2, 12.5, 1.07, 0.00012, float("nan"))] == [
         "104", "97", "12", "1.1", "0.00012", "–"]
+
+
+def test_durations_print_in_one_unit_with_the_markdown_and_print_conventions():
+    values = (7265.0, 754.2, 42.46, None, float("nan"))
+    assert [print_tables.format_seconds(x) for x in values] == ["2.0 h", "12.6 min", "42 s", "–", "–"]
+    assert [format_seconds(x) for x in values] == ["2.0 h", "12.6 min", "42.5 s", "-", "-"]
