@@ -150,6 +150,12 @@ def test_the_chapter_compiles_alone_and_inside_a_thesis(tmp_path, csv_file):
         assert "resizebox" not in (results / name).read_text()
     log = _compile(results, "chapter.tex")
     assert _overfull(log) == [] and (results / "chapter.pdf").exists()
+    # the landscape table starts a page: its section heading is printed on that page, not left
+    # alone at the foot of the page before
+    aux = (results / "chapter.aux").read_text()
+    heading = re.search(r"\\contentsline \{section\}\{\\numberline \{[\d.]+\}Every method\}\{(\d+)\}", aux)
+    table = re.search(r"\\newlabel\{tab:fer-full\}\{\{[\d.]+\}\{(\d+)\}", aux)
+    assert heading and table and heading.group(1) == table.group(1)
     thesis = tmp_path / "thesis.tex"
     thesis.write_text("\\documentclass[11pt,a4paper]{report}\n"
                       "\\usepackage{booktabs,array,longtable,pdflscape,graphicx}\n"
