@@ -29,6 +29,11 @@ class Claim:
     cite: str = ""  # its key in results/references.bib ("": none)
 
 
+def _letters(text: str) -> str:
+    """``text`` lower-cased, letters and digits only (to spot a variant spelling)."""
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
 def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
     """Read and check the claims file; a bad entry names its position and field."""
     path = Path(path)
@@ -40,6 +45,10 @@ def load_claims(path: str | Path = CLAIMS_FILE) -> list[Claim]:
             claim = Claim(**entry)
         except TypeError as error:
             raise ValueError(f"{path}: claim #{i}: {error}") from None
+        if claim.protocol != OWN_PROTOCOL and _letters(claim.protocol) == _letters(OWN_PROTOCOL):
+            # a misspelt own protocol would silently hide the row's why (see claims_frame)
+            raise ValueError(f"{path}: claim #{i} ({claim.system}): protocol={claim.protocol!r}: "
+                             f"write this project's protocol exactly as {OWN_PROTOCOL!r}")
         if not 0.0 < claim.claimed <= 1.0:
             raise ValueError(f"{path}: claim #{i} ({claim.system}): claimed={claim.claimed} "
                              "is not an accuracy in (0, 1]")

@@ -153,6 +153,13 @@ def test_claims_file_is_valid_and_checked(tmp_path):
     bad.write_text('[[claim]]\nsource="x"\nsystem="y"\nmethod=""\nclaimed=64\nprotocol="p"\nwhy="w"\n')
     with pytest.raises(ValueError, match=r"claim #1 \(y\): claimed=64"):
         load_claims(bad)
+    # this project's protocol misspelt would hide the why: refused, naming the claim
+    bad.write_text('[[claim]]\nsource="x"\nsystem="y"\nmethod=""\nclaimed=0.6\n'
+                   'protocol="FER2013 Private-Test"\nwhy="w"\n')
+    with pytest.raises(ValueError, match=r"claim #1 \(y\): protocol='FER2013 Private-Test': write"):
+        load_claims(bad)
+    bad.write_text(bad.read_text().replace("Private-Test", "PrivateTest"))
+    assert load_claims(bad)[0].protocol == OWN_PROTOCOL
 
 
 def test_the_answer_is_written_from_the_numbers():
