@@ -104,6 +104,12 @@ def _compile(folder: Path, name: str) -> str:
     return log
 
 
+def _bitmap_fonts(log: str) -> list[str]:
+    """The bitmap (pk, Type 3 in the PDF) fonts pdflatex embedded: blurred in print. The log
+    wraps its list of font files at 79 characters, so the lines are joined first."""
+    return re.findall(r"[\w.-]+\.\d+pk(?=>)", log.replace("\n", ""))
+
+
 def _overfull(log: str) -> list[float]:
     """The boxes wider than the page by more than ``OVERFULL_PT``, and every float taller than
     the page (a table that runs into the page number), in points."""
@@ -177,6 +183,7 @@ def test_the_committed_chapter_compiles_with_every_citation_and_no_overfull_box(
         subprocess.run(["bibtex", "chapter"], cwd=folder, capture_output=True, timeout=120, check=True)
     log = _compile(folder, "chapter.tex")
     assert _overfull(log) == []
+    assert _bitmap_fonts(log) == []  # e.g. the outdated rows' section sign
     if shutil.which("bibtex"):
         assert "undefined" not in log, "a citation or reference has no entry in references.bib"
 

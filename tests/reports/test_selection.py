@@ -63,7 +63,7 @@ def test_table_rows_never_mix_data_subsets_or_settings(tmp_path, csv_file, capsy
     assert "Rows from earlier settings than the code's today (1 method, §" in markdown
     assert "* stratified: run_key train set vs absent" in markdown
     assert table.loc["stratified", "outdated"] == "run_key train set vs absent"
-    assert "stratified \\S{}" in (results / "comparison.tex").read_text()
+    assert "stratified $\\S$" in (results / "comparison.tex").read_text()
 
 
 def _fake(run_id: str, checksum: str, subset: int | None = None, method: str = "m", seed: int = 0) -> dict:
