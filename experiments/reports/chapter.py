@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.reports.print_tables import LANDSCAPE_HEADING, allow_breaks
+from experiments.reports.print_tables import LANDSCAPE_HEADING, LATEX_SYMBOLS, allow_breaks
 
 #: the figures the chapter shows: (file stem under figures/, label, caption)
 FIGURES = (
@@ -50,8 +50,8 @@ REFERENCES = (
 
 _SPECIAL = str.maketrans({"&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#", "_": "\\_", "{": "\\{",
                           "}": "\\}", "~": "\\textasciitilde{}", "^": "\\textasciicircum{}",
-                          "\\": "\\textbackslash{}", "±": "$\\pm$", "†": "$\\dagger$",
-                          "‡": "$\\ddagger$", "–": "--", "—": "---", "×": "$\\times$",
+                          "\\": "\\textbackslash{}", **LATEX_SYMBOLS, "†": "$\\dagger$",
+                          "‡": "$\\ddagger$", "—": "---", "×": "$\\times$",
                           "≥": "$\\geq$", "≤": "$\\leq$", "≈": "$\\approx$"})
 
 
