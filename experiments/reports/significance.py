@@ -15,6 +15,7 @@ import pandas as pd
 
 from experiments.core.metrics import bootstrap_mean_interval
 from experiments.core.runs import PREDICTIONS_FILE
+from experiments.reports.print_tables import LATEX_SYMBOLS
 
 
 def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict:
@@ -139,8 +140,12 @@ def significance_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: the printed tables' symbols, and "<" (a p-value's bound), which text mode would set as "¡"
+_TEX_CELL = str.maketrans({**LATEX_SYMBOLS, "<": "$<$"})
+
+
 def _tex_cell(text: str) -> str:
-    return text.replace("±", "$\\pm$").replace("<", "$<$")
+    return text.translate(_TEX_CELL)
 
 
 def significance_latex(frame: pd.DataFrame) -> str:

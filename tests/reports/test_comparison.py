@@ -18,6 +18,7 @@ from experiments.reports.significance import (
     mcnemar_exact,
     paired_bootstrap,
     significance_frame,
+    significance_latex,
     significance_markdown,
 )
 from experiments.reports.table import comparison_frame
@@ -106,6 +107,10 @@ def test_significance_repeats_mcnemar_seed_by_seed(tmp_path):
     assert row["seed_p_max"] == pytest.approx(2 * 0.5**3)  # seed 1: 3 discordant, all net's
     assert row["seed_significant"] == 0  # seed 0: 5 discordant, all net's: p = 2 / 32 > 0.05
     assert "+20.0 ± 7.1 (2 pairs), max p 0.2500" in significance_markdown(significance_frame(frame))
+    # the printed table sets the plus-minus in math; no raw Unicode symbol reaches LaTeX
+    latex = significance_latex(significance_frame(frame))
+    assert "+20.0 $\\pm$ 7.1 (2 pairs), max p 0.2500" in latex
+    assert latex.isascii()
 
 
 def test_pareto_front_on_a_small_example():
