@@ -171,7 +171,9 @@ def _latex(table: pd.DataFrame, column_format: str, caption: str, label: str, gr
     setup = f"{font}\\setlength{{\\tabcolsep}}{{4pt}}"
     if environment == "longtable":  # the caption once; the pages after it say "(continued)"
         body = re.sub(r"(?m)^\\caption\[\]\{.*\} \\\\$", lambda _: CONTINUED_CAPTION, body, count=1)
-        body = f"{{{setup}\n{body}}}"
+        # longtable sets its caption 4 in wide whatever the table's width (\LTcapwidth): a
+        # long caption then stands as a narrow column of a dozen lines above the rows
+        body = f"{{{setup}\\setlength{{\\LTcapwidth}}{{\\linewidth}}\n{body}}}"
     else:
         body = body.replace("\\centering\n", f"\\centering\n{setup}\n", 1)
         if note:

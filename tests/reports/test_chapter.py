@@ -92,6 +92,10 @@ def test_a_longtable_prints_its_caption_once_and_continued_on_later_pages():
     assert "End of the long caption." in first and "End of the long caption." not in later
     head = later.split("\\endhead")[0]
     assert head.strip().splitlines()[0] == "\\caption[]{(continued)} \\\\"
+    # the caption as wide as the table's line (longtable's own default: 4 in), set inside the
+    # table's group, so a thesis's own setting holds everywhere else
+    group = tex[tex.index("{\\footnotesize"):]
+    assert group.index("\\setlength{\\LTcapwidth}{\\linewidth}") < group.index("\\begin{longtable}")
 
 
 def _compile(folder: Path, name: str) -> str:
