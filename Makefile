@@ -17,7 +17,8 @@
 #   make report           results/README.md, the chapter's answer, from the runs
 #   make all              everything above that trains, resuming what is done; then report
 #   make evaluate FOLDER=path NAME=name [MODEL=]   a labelled folder (cross-data-set row)
-#   make evaluate-photos  PrivateTest faces set in "photos", through detector + alignment
+#   make evaluate-photos [PHOTOS_MODEL=]  PrivateTest faces set in "photos", through detector +
+#                         alignment, by predict's default model (or PHOTOS_MODEL)
 # SEEDS="0 1 2" repeats every seeded method (baselines, cnn, cnns) once per seed; `make all`
 # does so with ALL_SEEDS (0 1 2 unless given).
 # QUICK=1 uses a stratified subset (SUBSET images per class and split) and writes to
@@ -187,11 +188,13 @@ evaluate: setup
 # FER2013's PrivateTest set as "photos" (faces upscaled inside a border), through the whole
 # predict pipeline (detector, eye alignment, crop): how much the photo pipeline costs in accuracy
 PHOTOS_DIR ?= .cache/photos/PrivateTest
+# empty: the model `predict` uses by default (the shipped one with the best PublicTest accuracy)
+PHOTOS_MODEL ?=
 # make all passes EVALUATE_OPTS=--skip-done: an unchanged evaluation is not repeated
 EVALUATE_OPTS ?=
 evaluate-photos: setup
 	test -d $(PHOTOS_DIR) || $(FER) data export --split PrivateTest --canvas --out $(PHOTOS_DIR) $(DATA_ARG)
-	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect --model $(MODEL) --results "$(RESULTS)" $(EVALUATE_OPTS)
+	$(FER) evaluate $(PHOTOS_DIR) --name FER2013-PrivateTest-photos --crop detect $(if $(PHOTOS_MODEL),--model $(PHOTOS_MODEL)) --results "$(RESULTS)" $(EVALUATE_OPTS)
 	$(FER) table --results "$(RESULTS)"
 
 # predict on real portraits (shipped by scikit-image and matplotlib) and a short clip made from
