@@ -143,6 +143,16 @@ def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, set
     return None
 
 
+def model_run_id(method_name: str, model_dir: Path, results_dir: Path) -> str:
+    """The run whose fitted model ``model_dir`` holds: a shipped model's run (its
+    ``shipped.json``), else the run folder the model folder sits in."""
+    from experiments.core.store import SHIPPED, shipped_run_id
+
+    if model_dir.resolve() == (Path(results_dir) / SHIPPED / method_name).resolve():
+        return shipped_run_id(method_name, results_dir) or "unknown"
+    return model_dir.parent.name
+
+
 def _summary(manifest: dict, metrics: dict) -> dict:
     evaluation = manifest["evaluation"]
     return {"images": evaluation["images"], "evaluated": evaluation["evaluated"],
@@ -169,8 +179,11 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     started = utc_now()
     model_dir = find_model(method_name, results_dir)
     folder = scan_labelled_folder(root)
-    settings = {"folder": str(folder.root), "model": str(model_dir), "crop": crop, "detector": detector,
-                "normalisation": normalisation, "images": len(folder.paths)}
+    # the model's own run: a model shipped again from another run is another evaluation
+    model_run = model_run_id(method_name, model_dir, results_dir)
+    settings = {"folder": str(folder.root), "model": str(model_dir), "model_run": model_run,
+                "crop": crop, "detector": detector, "normalisation": normalisation,
+                "images": len(folder.paths)}
     done = find_evaluation(results_dir, method_name, dataset, settings) if skip_done else None
     if done is not None:
         record = read_run(done)
@@ -191,7 +204,8 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     as_split = FerData(faces, labels, np.zeros(len(labels), dtype=np.int64),
                        np.array([str(p.relative_to(folder.root)) for p in used]), str(folder.root),
                        "labelled folder", "")
-    with staged_run(results_dir, method_name, 0) as (staging, run_id):
+    seed = re.search(r"-seed(\d+)$", model_run)  # the folder named by the model's seed
+    with staged_run(results_dir, method_name, int(seed.group(1)) if seed else 0) as (staging, run_id):
         write_predictions(staging / PREDICTIONS_FILE, as_split, proba)
         write_confusion(staging, np.array(metrics["confusion"]), f"{method_name} on {dataset}")
         atomic.write_json(staging / METRICS_FILE, {

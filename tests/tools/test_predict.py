@@ -11,6 +11,7 @@ import pytest
 
 from experiments.cli import main
 from experiments.core.data import CLASSES, load_fer2013
+from experiments.core.harness import RunConfig, run_method
 from experiments.tools.detectors import choose, chosen_pipeline, detectors_markdown
 from experiments.tools.evaluate import canonical_class, scan_labelled_folder
 from experiments.tools.models import NotTrainedError, find_model, fitted_for_seed, load_trained, ship
@@ -274,6 +275,21 @@ def test_evaluate_a_labelled_folder(tmp_path, results, capsys):
     evaluation = json.loads((newest / "manifest.json").read_text())["evaluation"]
     assert evaluation["unreadable"] == [str(root / "Happiness" / "broken.png")]
     assert evaluation["evaluated"] == 6
+
+
+def test_an_evaluation_names_its_models_run_and_seed(tmp_path, csv_file, capsys):
+    results = tmp_path / "results"
+    run = run_method(RunConfig("stratified", seed=2, results_dir=results, n_boot=20), load_fer2013(csv_file))
+    root = tmp_path / "toy"
+    (root / "happy").mkdir(parents=True)
+    cv2.imwrite(str(root / "happy" / "0.png"), np.zeros((48, 48), np.uint8))
+    assert main(["evaluate", str(root), "--name", "Toy", "--model", "stratified",
+                 "--results", str(results)]) == 0
+    capsys.readouterr()
+    newest = max(p for p in (results / "runs" / "stratified").iterdir() if p.name != run.name)
+    assert newest.name.endswith("-seed2")  # the evaluated model's seed, not always 0
+    evaluation = json.loads((newest / "manifest.json").read_text())["evaluation"]
+    assert evaluation["model_run"] == run.name
 
 
 def test_export_a_split_as_a_labelled_folder(tmp_path, csv_file):
