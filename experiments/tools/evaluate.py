@@ -134,7 +134,8 @@ def faces_of(folder: LabelledFolder, pipeline: FacePipeline, crop: str = "auto"
 
 def find_evaluation(results_dir: str | Path, method_name: str, dataset: str, settings: dict) -> Path | None:
     """The newest finished evaluation run of ``method_name`` on ``dataset`` whose manifest records
-    the same ``settings`` (folder, model, crop, detector, normalisation, image count), if any."""
+    the same ``settings`` (folder, model and its run, crop, detector, normalisation, image
+    count), if any."""
     for folder in reversed(run_folders(results_dir, method_name)):
         evaluation = read_manifest(folder).get("evaluation") or {}
         if (all(evaluation.get(key) == value for key, value in settings.items())
