@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.core.runs import CURVES_FILE, MANIFEST_FILE, read_manifest
+from experiments.reports.print_tables import format_seconds
 
 CLAIMS_FILE = Path(__file__).with_name("claims.toml")
 LARGE_GAP = 0.03  # a gap above 3 points gets its one-line explanation in the claims table
@@ -79,9 +80,10 @@ def seed_training(run_folder: str | Path) -> dict | None:
     accuracy = curve["val_accuracy"].to_numpy()
     best = int(curve["epoch"].iloc[len(accuracy) - 1 - int(accuracy[::-1].argmax())])
     epochs = int(curve["epoch"].max())
+    seconds = curve["seconds"].dropna().tolist() if "seconds" in curve else []
     return {"seed": manifest.get("seed", manifest.get("run", {}).get("seed")),
             "epochs": epochs, "stop": manifest.get("selection", {}).get("stop_reason", ""),
-            "best_epoch": best, "rising": best > epochs - 3}
+            "best_epoch": best, "rising": best > epochs - 3, "epoch_seconds": seconds}
 
 
 def _seeds(values: list) -> str:
@@ -90,6 +92,16 @@ def _seeds(values: list) -> str:
 
 def _which(seeds: list) -> str:
     return f"{'seed' if len(seeds) == 1 else 'seeds'} {_seeds(seeds)}"
+
+
+def _cap_time(cap: int, seeds: list[dict]) -> str:
+    """What ``cap`` epochs take at the median epoch (wall time) of the runs' learning curves:
+    measured, not the budget a recipe was cut to; "" where the curves record no time."""
+    seconds = [t for s in seeds for t in s["epoch_seconds"]]
+    if not seconds:
+        return ""
+    median = float(pd.Series(seconds).median())
+    return f", about {format_seconds(cap * median)} here at these runs' median {median:.0f} s per epoch"
 
 
 def training_note(method: str, run_folders) -> str:
@@ -116,10 +128,12 @@ def training_note(method: str, run_folders) -> str:
     elif any(stops):
         note += ", stopped by " + "; ".join(f"{stop or 'unknown'} (seed {s['seed']})"
                                              for s, stop in zip(seeds, stops, strict=True))
+    cap = info.recipe.epochs
     if info.source_training and all(stop.startswith("no better") for stop in stops):
-        note += f" (before the recipe's cap of {info.recipe.epochs} epochs, about 3 h here)"
+        note += f" (before the recipe's cap of {cap} epochs{_cap_time(cap, seeds)})"
     elif info.source_training:
-        note += f" (all that fits in about 3 h here; the source trains {info.source_training})"
+        note += (f" (the recipe's cap of {cap} epochs{_cap_time(cap, seeds)}; the source trains "
+                 f"{info.source_training})")
     note += f"; best PublicTest epoch {_seeds([s['best_epoch'] for s in seeds])}"
     capped = [s for s in seeds if s["stop"] == "epoch limit"]
     rising = [s["seed"] for s in capped if s["rising"]]

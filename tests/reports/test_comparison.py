@@ -295,10 +295,12 @@ def test_report_shows_the_demo_records(tmp_path):
     assert "3 faces in 3 frames, labels sad 2, happy 1" in text
 
 
-def _curve_run(folder, accuracies, stop, seed=0):
+def _curve_run(folder, accuracies, stop, seed=0, seconds=None):
     folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"epoch": range(1, len(accuracies) + 1), "val_accuracy": accuracies}).to_csv(
-        folder / "learning_curves.csv", index=False)
+    curve = pd.DataFrame({"epoch": range(1, len(accuracies) + 1), "val_accuracy": accuracies})
+    if seconds is not None:
+        curve["seconds"] = seconds
+    curve.to_csv(folder / "learning_curves.csv", index=False)
     (folder / "manifest.json").write_text(json.dumps({"seed": seed, "selection": {"stop_reason": stop}}))
     return folder
 
@@ -307,8 +309,8 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
     from experiments.reports.claims import training_note
 
     run = _curve_run(tmp_path / "run", [0.3, 0.4, 0.45, 0.5], "epoch limit")
-    assert training_note("ua_c", run) == ("seed 0: trained 4 epochs, stopped by epoch limit (all that "
-                                          "fits in about 3 h here; the source trains 60 epochs); best "
+    assert training_note("ua_c", run) == ("seed 0: trained 4 epochs, stopped by epoch limit (the recipe's "
+                                          "cap of 45 epochs; the source trains 60 epochs); best "
                                           "PublicTest epoch 4; PublicTest accuracy still rising at the "
                                           "epoch limit in seed 0")
     stopped = "no better PublicTest accuracy for 3 epochs"
@@ -322,7 +324,12 @@ def test_claims_say_how_a_cnn_was_trained(tmp_path):
     _curve_run(run, [0.3, 0.5, 0.4, 0.4, 0.4], stopped)
     assert training_note("mini_xception", run) == (  # a shortened recipe stopped before its cap
         "seed 0: trained 5 epochs, stopped by no better PublicTest accuracy for 3 epochs (before the "
-        "recipe's cap of 270 epochs, about 3 h here); best PublicTest epoch 2")
+        "recipe's cap of 270 epochs); best PublicTest epoch 2")
+    # the cap's time: at the median epoch of the seeds' curves (100 s here), 270 x 100 s
+    _curve_run(run, [0.3, 0.5, 0.4, 0.4, 0.4], stopped, seconds=[90, 100, 100, 400, 95])
+    other = _curve_run(tmp_path / "other", [0.3, 0.5, 0.4], stopped, seed=1, seconds=[100, 120, 110])
+    assert "(before the recipe's cap of 270 epochs, about 7.5 h here at these runs' median 100 s " \
+           "per epoch)" in training_note("mini_xception", [run, other])
     assert training_note("landmarks+hog-linear_svm", run) == ""
     assert training_note("ua_c", tmp_path / "missing") == ""
 
