@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -80,6 +81,12 @@ def find_done(config: RunConfig, checksum: str, run_key: dict | None = None,
 
 def new_run_id(seed: int) -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")[:-4] + f"-seed{seed}"
+
+
+def seed_of_run_id(run_id: str) -> int | None:
+    """The seed a run id (``new_run_id``'s form) ends with; None for another form."""
+    match = re.search(r"-seed(\d+)$", run_id)
+    return int(match.group(1)) if match else None
 
 
 OWNER_FILE = "owner.json"  # in a staging folder: pid, host and start of the run writing it

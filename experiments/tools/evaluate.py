@@ -172,7 +172,7 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     models saw them as they are. With ``skip_done``, an earlier run with the same folder, model
     and face settings is returned instead of a new one (the evaluation is deterministic).
     """
-    from experiments.core.harness import staged_run, write_confusion, write_predictions
+    from experiments.core.harness import seed_of_run_id, staged_run, write_confusion, write_predictions
     from experiments.core.metrics import classification_metrics
     from experiments.tools.models import find_model, load_method
 
@@ -205,8 +205,8 @@ def evaluate_folder(root: str | Path, method_name: str, dataset: str, *, results
     as_split = FerData(faces, labels, np.zeros(len(labels), dtype=np.int64),
                        np.array([str(p.relative_to(folder.root)) for p in used]), str(folder.root),
                        "labelled folder", "")
-    seed = re.search(r"-seed(\d+)$", model_run)  # the folder named by the model's seed
-    with staged_run(results_dir, method_name, int(seed.group(1)) if seed else 0) as (staging, run_id):
+    seed = seed_of_run_id(model_run)  # the folder named by the model's seed
+    with staged_run(results_dir, method_name, 0 if seed is None else seed) as (staging, run_id):
         write_predictions(staging / PREDICTIONS_FILE, as_split, proba)
         write_confusion(staging, np.array(metrics["confusion"]), f"{method_name} on {dataset}")
         atomic.write_json(staging / METRICS_FILE, {
